@@ -1,0 +1,73 @@
+"""Devices, meshes and multi-host start-up.
+
+Data parallelism is one ``jax.jit`` over a ``Mesh`` with a single ``data``
+axis: batches are sharded along it, the training state is replicated. The same
+code runs on one CPU, N GPUs or a multi-host TPU slice.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def initialize(coordinator_address: str | None = None,
+               num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+  """Joins a multi-host run; does nothing for a single process.
+
+  With no arguments it calls ``jax.distributed.initialize()`` only where the
+  environment describes a cluster (TPU pods, SLURM, ``JAX_COORDINATOR_ADDRESS``),
+  which JAX then reads itself. On CPU hosts the collectives go through gloo.
+
+  Args:
+    coordinator_address: ``host:port`` of process 0.
+    num_processes: how many processes take part.
+    process_id: this process's index.
+  """
+  if jax.distributed.is_initialized():
+    return
+  explicit = coordinator_address is not None
+  from_env = any(v in os.environ for v in (
+      "JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "TPU_WORKER_HOSTNAMES",
+      "MEGASCALE_COORDINATOR_ADDRESS"))
+  if not (explicit or from_env):
+    return
+  if os.environ.get("JAX_PLATFORMS", "").startswith("cpu"):
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator_address,
+                             num_processes=num_processes,
+                             process_id=process_id)
+
+
+def data_mesh(devices: Any = None) -> Mesh:
+  """A 1-D mesh named ``data`` over ``devices`` (default: all devices)."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, *, batch_axis: int = 0) -> NamedSharding:
+  """Shards axis ``batch_axis`` of an array over the ``data`` mesh axis."""
+  return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def global_batch(local_batch: Any, mesh: Mesh, *, batch_axis: int = 0) -> Any:
+  """Assembles every host's share into global arrays sharded on ``data``.
+
+  Each host passes the examples it loaded (its share of the global batch);
+  on one host this is the whole batch.
+  """
+  sharding = batch_sharding(mesh, batch_axis=batch_axis)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
+      local_batch)
