@@ -1,0 +1,58 @@
+"""One process of a multi-host training run, for tests/test_distributed.py.
+
+usage: python multihost_worker.py PROCESS_ID NUM_PROCESSES PORT WORKDIR NUM_STEPS
+
+With NUM_PROCESSES = 1 it runs alone. Each process loads its share of every
+global batch (ToyBatches splits by process index) and the loop assembles the
+global arrays with ``jax.make_array_from_process_local_data``.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from gans_jax import data as gdata
+from gans_jax import train as gtrain
+
+_TX = optax.sgd(0.1)
+
+
+def step(state, batch, key):
+  def loss_fn(mu):
+    noise = 0.01 * jax.random.normal(key, batch["x"].shape)
+    return jnp.mean(jnp.sum((batch["x"] + noise - mu) ** 2, axis=-1))
+  loss, grad = jax.value_and_grad(loss_fn)(state["mu"])
+  updates, opt = _TX.update(grad, state["opt"])
+  return {"mu": optax.apply_updates(state["mu"], updates), "opt": opt}, {"loss": loss}
+
+
+def main():
+  process_id, num_processes, port, workdir, num_steps = sys.argv[1:6]
+  if int(num_processes) > 1:
+    gtrain.initialize(coordinator_address=f"127.0.0.1:{port}",
+                      num_processes=int(num_processes), process_id=int(process_id))
+  assert jax.process_count() == int(num_processes)
+  config = ml_collections.ConfigDict()
+  config.train = gtrain.train_defaults(num_steps=int(num_steps), batch_size=16,
+                                       log_every=5, checkpoint_every=5,
+                                       sample_every=0)
+  mu = jnp.array([1.0, -1.0])
+  state = {"mu": mu, "opt": _TX.init(mu)}
+  data = gdata.ToyBatches("25gaussians", batch_size=16, seed=3)
+  state = gtrain.fit(step, state, data, config, workdir, progress=False)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "final.json"), "w") as f:
+      json.dump({"mu": np.asarray(jax.device_get(state["mu"])).tolist(),
+                 "processes": jax.process_count()}, f)
+
+
+if __name__ == "__main__":
+  main()
