@@ -1,0 +1,61 @@
+"""Data for GAN training: toy distributions, built-in digits, TFDS and folders.
+
+Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
+process's share of step ``step``'s global batch as numpy arrays,
+deterministically, so resuming needs no data state. TensorFlow is never
+imported; TFDS datasets are read from array_record files.
+"""
+
+from gans_jax.data.base import BatchSource
+from gans_jax.data.base import Sharding
+from gans_jax.data.digits import DIGITS_SPLITS
+from gans_jax.data.digits import digits_split_indices
+from gans_jax.data.digits import load_digits_split
+from gans_jax.data.images import ArraySource
+from gans_jax.data.images import DatasetNotFoundError
+from gans_jax.data.images import FolderSource
+from gans_jax.data.images import IMAGE_DATASETS
+from gans_jax.data.images import ImageBatches
+from gans_jax.data.images import ImageSource
+from gans_jax.data.images import TFDS_IMAGE_DATASETS
+from gans_jax.data.images import folder_source
+from gans_jax.data.images import make_image_source
+from gans_jax.data.images import source_has_labels
+from gans_jax.data.images import tfds_source
+from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.toy import TOY_DISTRIBUTIONS
+from gans_jax.data.toy import ToyBatches
+from gans_jax.data.toy import ToyDistribution
+from gans_jax.data.toy import fgan_mixture
+from gans_jax.data.toy import gaussian_mixture
+from gans_jax.data.toy import get_toy
+from gans_jax.data.toy import parallel_lines
+from gans_jax.data.toy import quadrature_grid
+
+__all__ = [
+    "ArraySource",
+    "BatchSource",
+    "DIGITS_SPLITS",
+    "DatasetNotFoundError",
+    "FolderSource",
+    "IMAGE_DATASETS",
+    "ImageBatches",
+    "ImageSource",
+    "Sharding",
+    "TFDS_IMAGE_DATASETS",
+    "TOY_DISTRIBUTIONS",
+    "ToyBatches",
+    "ToyDistribution",
+    "digits_split_indices",
+    "fgan_mixture",
+    "folder_source",
+    "gaussian_mixture",
+    "get_toy",
+    "load_digits_split",
+    "make_image_source",
+    "parallel_lines",
+    "preprocess_image",
+    "quadrature_grid",
+    "source_has_labels",
+    "tfds_source",
+]
