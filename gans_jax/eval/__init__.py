@@ -1,0 +1,70 @@
+"""Metrics and pictures for GANs.
+
+- :mod:`~gans_jax.eval.parzen`: the Gaussian Parzen-window log-likelihood of
+  the original GAN paper (Table 1 of arXiv 1406.2661).
+- :mod:`~gans_jax.eval.toy`: mode coverage and sample quality on 2-D mixtures
+  (VEEGAN, PacGAN).
+- :mod:`~gans_jax.eval.classifier`: a small digit classifier trained on the
+  built-in digits, and the Fréchet distance and class-spread metrics computed
+  with it.
+- :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
+- :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
+  (matplotlib, imported on first use).
+"""
+
+import importlib
+
+# Attributes load their module on first use, so `import gans_jax.eval` stays
+# light and `python -m gans_jax.eval.classifier` does not import the module
+# twice.
+_EXPORTS = {
+    "DigitClassifier": "classifier",
+    "DigitNet": "classifier",
+    "class_spread": "classifier",
+    "class_spread_from_labels": "classifier",
+    "classifier_frechet_distance": "classifier",
+    "digit_metrics": "classifier",
+    "frechet_distance": "classifier",
+    "load_or_train_digit_classifier": "classifier",
+    "train_digit_classifier": "classifier",
+    "image_grid": "images",
+    "save_image_grid": "images",
+    "parzen_evaluate": "parzen",
+    "parzen_log_likelihood": "parzen",
+    "select_sigma": "parzen",
+    "plot_metrics": "plots",
+    "plot_toy_2d": "plots",
+    "mode_metrics": "toy",
+}
+
+__all__ = [
+    "DigitClassifier",
+    "DigitNet",
+    "class_spread",
+    "class_spread_from_labels",
+    "classifier_frechet_distance",
+    "digit_metrics",
+    "frechet_distance",
+    "image_grid",
+    "load_or_train_digit_classifier",
+    "mode_metrics",
+    "parzen_evaluate",
+    "parzen_log_likelihood",
+    "plot_metrics",
+    "plot_toy_2d",
+    "save_image_grid",
+    "select_sigma",
+    "train_digit_classifier",
+]
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    value = getattr(importlib.import_module(f"gans_jax.eval.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+  raise AttributeError(f"module 'gans_jax.eval' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_EXPORTS))
