@@ -43,3 +43,17 @@ def test_two_process_run_trains_checkpoints_and_matches_one_process(tmp_path):
     assert a == pytest.approx(b, abs=1e-6)
   # It learned: the 25-Gaussians mixture has mean 0.
   assert max(abs(v) for v in two_result["mu"]) < 0.2
+
+
+@pytest.mark.slow
+def test_dcgan_steps_on_8_devices_equal_steps_on_1_device(tmp_path):
+  """Same global batch: BatchNorm statistics are global under jit sharding,
+  so the sharded run must reproduce the single-device numbers."""
+  worker = os.path.join(HERE, "multidevice_worker.py")
+  run = subprocess.run([sys.executable, worker, str(tmp_path)], env=_env(devices=8),
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert run.returncode == 0, run.stderr[-3000:]
+  result = json.loads(run.stdout.strip().splitlines()[-1])
+  assert result["num_leaves"] > 10
+  assert result["replicated"] and result["devices"] == [8]
+  assert result["max_diff"] < 2e-5, result

@@ -1,0 +1,1 @@
+"""One module per paper; run each as ``python experiments/<paper>.py``."""

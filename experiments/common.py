@@ -1,0 +1,168 @@
+"""What every image experiment shares: data from the config, latent noise,
+sample grids during training and the evaluation written at the end.
+
+The papers' algorithms live in their own modules; this is plumbing only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gans_jax import data as gdata
+from gans_jax.eval import images as image_eval
+from gans_jax.train import config as config_lib
+
+
+# ----------------------------------------------------------------- config --
+
+def data_defaults(**overrides) -> ml_collections.ConfigDict:
+  data = ml_collections.ConfigDict(dict(
+      dataset="digits",      # 'digits' (built in), a TFDS name, or 'folder:PATH'
+      data_dir="",           # TFDS data directory ('' = TFDS's default)
+      image_size=32,         # height = width the model sees
+      channels=1,            # 1 (grayscale) or 3 (RGB)
+  ))
+  data.update(overrides)
+  return data
+
+
+def validate_image_data(config: ml_collections.ConfigDict,
+                        image_sizes=(8, 16, 28, 32, 64)) -> None:
+  name = config_lib.get(config, "data.dataset")
+  known = set(gdata.IMAGE_DATASETS)
+  config_lib.check(
+      isinstance(name, str) and (name in known or name.startswith(("folder:", "tfds:"))),
+      "data.dataset", f"unknown dataset {name!r}; valid: {sorted(known)}, "
+      "'folder:PATH' or 'tfds:NAME'")
+  config_lib.check_choice(config, "data.image_size", image_sizes)
+  config_lib.check_choice(config, "data.channels", (1, 3))
+
+
+def check_preset(name: str | None, presets: dict[str, Any]) -> str:
+  if name not in presets:
+    raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(presets)}")
+  return name
+
+
+# ------------------------------------------------------------------- data --
+
+def image_batches(config: ml_collections.ConfigDict, *,
+                  num_microbatches: int = 1) -> gdata.ImageBatches:
+  """The training batches described by ``config.data`` and ``config.train``."""
+  d = config.data
+  source = gdata.make_image_source(
+      d.dataset, split="train", data_dir=d.data_dir or None,
+      image_size=d.image_size, channels=d.channels)
+  return gdata.ImageBatches(
+      source, batch_size=config.train.batch_size, seed=config.train.seed,
+      image_size=d.image_size, channels=d.channels,
+      num_microbatches=num_microbatches)
+
+
+def held_out_images(config: ml_collections.ConfigDict, split: str,
+                    limit: int | None = None) -> np.ndarray:
+  """The first ``limit`` images of a held-out split, in [-1, 1]."""
+  d = config.data
+  source = gdata.make_image_source(
+      d.dataset, split=split, data_dir=d.data_dir or None,
+      image_size=d.image_size, channels=d.channels)
+  n = len(source) if limit is None else min(limit, len(source))
+  return np.stack([gdata.preprocess_image(source[i]["image"],
+                                          image_size=d.image_size,
+                                          channels=d.channels)
+                   for i in range(n)])
+
+
+def latent(key: jax.Array, batch: int, dim: int, kind: str = "normal") -> jax.Array:
+  """Latent codes z: 'normal' N(0, I) or 'uniform' U[-1, 1]^dim."""
+  if kind == "uniform":
+    return jax.random.uniform(key, (batch, dim), minval=-1.0, maxval=1.0)
+  return jax.random.normal(key, (batch, dim))
+
+
+# ------------------------------------------------------------------ hooks --
+
+class SampleGrid:
+  """Writes a grid of samples from fixed noise every ``every`` steps."""
+
+  def __init__(self, sample_fn: Callable[[Any], jax.Array], workdir: str, *,
+               every: int, nrow: int = 8):
+    self.sample_fn = sample_fn
+    self.every = every
+    self.nrow = nrow
+    self.directory = os.path.join(workdir, "samples")
+
+  def __call__(self, step: int, state: Any, writer) -> None:
+    images = np.asarray(jax.device_get(self.sample_fn(state)))
+    if writer.enabled:
+      image_eval.save_image_grid(
+          os.path.join(self.directory, f"step_{step:07d}.png"), images, nrow=self.nrow)
+      grid = image_eval.image_grid(images, self.nrow)
+      writer.write_images(step, {"samples": grid if grid.ndim == 3 else grid[..., None]})
+
+
+def sample_in_batches(sample_fn: Callable[[jax.Array], jax.Array], key: jax.Array,
+                      num: int, batch: int) -> np.ndarray:
+  """Draws ``num`` samples with ``sample_fn(key)`` (``batch`` per call)."""
+  out = []
+  for i in range(-(-num // batch)):
+    out.append(np.asarray(sample_fn(jax.random.fold_in(key, i))))
+  return np.concatenate(out)[:num]
+
+
+# ------------------------------------------------------------- evaluation --
+
+def cache_dir() -> str:
+  """``$GANS_JAX_CACHE_DIR``, default ``~/.cache/gans_jax``: the digit
+  classifier's weights and the XLA compilation cache live there."""
+  return os.environ.get("GANS_JAX_CACHE_DIR") or os.path.join(
+      os.path.expanduser("~"), ".cache", "gans_jax")
+
+
+def digits_evaluation(config: ml_collections.ConfigDict,
+                      samples: np.ndarray) -> dict[str, float]:
+  """Classifier Fréchet distance and class spread of generated digits against
+  the held-out test split (only for the built-in digits)."""
+  if config.data.dataset != "digits":
+    return {}
+  from gans_jax.eval import classifier as classifier_lib
+  classifier = classifier_lib.load_or_train_digit_classifier(
+      os.path.join(cache_dir(), "digit_classifier.npz"))
+  test, _ = gdata.load_digits_split("test", image_size=config.data.image_size,
+                                    channels=config.data.channels)
+  return classifier_lib.digit_metrics(classifier, samples, test)
+
+
+def write_results(workdir: str, step: int, results: dict[str, Any],
+                  samples: np.ndarray | None = None, **arrays) -> None:
+  """Final numbers to metrics.jsonl and results.json; samples to samples.npz."""
+  from gans_jax.train import writer as writer_lib
+  if jax.process_index() != 0:
+    return
+  writer = writer_lib.MetricWriter(workdir, tensorboard=False)
+  writer.write_scalars(step, results)
+  writer.close()
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump({"step": step, **results}, f, indent=2, sort_keys=True)
+  if samples is not None:
+    np.savez_compressed(os.path.join(workdir, "samples.npz"), samples=samples, **arrays)
+  width = max(len(k) for k in results) if results else 0
+  print(f"results at step {step} ({workdir}):")
+  for name, value in results.items():
+    value = f"{value:.4f}" if isinstance(value, float) else value
+    print(f"  {name:<{width}}  {value}")
+
+
+def script_main(train_and_evaluate, validate, config_file: str) -> None:
+  """``if __name__ == '__main__'`` body of every experiment."""
+  import sys
+  from gans_jax.train import cli
+  sys.exit(cli.main(train_and_evaluate, default_config=config_file,
+                    validate=validate))

@@ -1,0 +1,105 @@
+"""Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with
+Deep Convolutional Generative Adversarial Networks" (arXiv 1511.06434).
+
+The training algorithm is the original GAN's (Algorithm 1 with k = 1 and the
+non-saturating generator loss, shared with ``experiments/gan.py``); what the
+paper adds is the architecture (``gans_jax.nn.DCGANGenerator`` and
+``DCGANDiscriminator``) and the optimiser (Adam, lr 2e-4, beta1 0.5). At the
+end it draws the paper's latent-space walk: images along straight lines
+between random latent codes (Section 6.1, Fig. 4).
+
+    python experiments/dcgan.py [--config=experiments/configs/dcgan.py:PRESET]
+"""
+
+import os
+import sys
+
+if __name__ == "__main__":
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+import gans_jax as gj
+from experiments import common
+from experiments import gan
+from gans_jax.eval import images as image_eval
+from gans_jax.train import config as config_lib
+
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "configs", "dcgan.py")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  common.validate_image_data(config, image_sizes=(32, 64))
+  for field in ("model.latent_dim", "model.features", "gan.k",
+                "eval.num_samples", "eval.interpolations"):
+    config_lib.check_positive_int(config, field)
+  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
+  config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
+  config_lib.check_positive_float(config, "optim.learning_rate")
+  config_lib.validate_train(config)
+
+
+def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
+  m, d = config.model, config.data
+  num_classes = 10 if m.conditional else None
+  rngs = nnx.Rngs(config.train.seed)
+  generator = gj.nn.DCGANGenerator(
+      m.latent_dim, image_size=d.image_size, channels=d.channels,
+      features=m.features, num_classes=num_classes, rngs=rngs)
+  discriminator = gj.nn.DCGANDiscriminator(
+      image_size=d.image_size, channels=d.channels, features=m.features,
+      num_classes=num_classes, norm="batch", rngs=rngs)
+  o = config.optim
+  adam = lambda: optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
+  return gj.train.GANState.create(generator=generator, discriminator=discriminator,
+                                  g_optimizer=adam(), d_optimizer=adam())
+
+
+def latent_walk(config: ml_collections.ConfigDict, state, key, *, rows: int,
+                steps: int = 10) -> np.ndarray:
+  """Images along ``rows`` straight lines between pairs of latent codes."""
+  m = config.model
+  ends = common.latent(key, 2 * rows, m.latent_dim, m.noise).reshape(rows, 2, -1)
+  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
+  z = ((1 - t) * ends[:, :1] + t * ends[:, 1:]).reshape(rows * steps, -1)
+  labels = jnp.repeat(jnp.arange(rows) % 10, steps) if m.conditional else None
+  return np.asarray(jax.jit(lambda s, z: s.sampling_generator()(z, labels))(state, z))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  data = common.image_batches(config, num_microbatches=config.gan.k)
+  state = create_state(config)
+  sample = gan.make_sampler(config, 64)
+  fixed_key = jax.random.key(config.train.seed + 1)
+  hooks = []
+  if config.train.sample_every:
+    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
+                                   every=config.train.sample_every))
+  state = gj.train.fit(gan.make_train_step(config), state, data, config, workdir,
+                       hooks=hooks, batch_axis=1 if config.gan.k > 1 else 0)
+
+  walk = latent_walk(config, state, jax.random.key(config.train.seed + 3),
+                     rows=config.eval.interpolations)
+  if jax.process_index() == 0:
+    image_eval.save_image_grid(os.path.join(workdir, "interpolation.png"), walk,
+                               nrow=10)
+  sample = gan.make_sampler(config, 500)
+  samples = common.sample_in_batches(lambda key: sample(state, key),
+                                     jax.random.key(config.train.seed + 2),
+                                     config.eval.num_samples, 500)
+  if jax.process_index() == 0:
+    image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
+                               nrow=10)
+  results = common.digits_evaluation(config, samples)
+  common.write_results(workdir, config.train.num_steps, results, samples)
+  return results
+
+
+if __name__ == "__main__":
+  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

@@ -1,0 +1,193 @@
+"""Goodfellow et al. 2014, "Generative Adversarial Networks" (arXiv 1406.2661).
+
+Algorithm 1 in code: for each training iteration, k discriminator updates,
+each on a fresh minibatch of m real examples and m noise samples, ascending
+
+    (1/m) sum_i [log D(x_i) + log(1 - D(G(z_i)))],
+
+then one generator update on fresh noise, descending log(1 - D(G(z))) or, as
+the paper recommends in practice, ascending log D(G(z)) (non-saturating).
+The evaluation is the paper's Table 1: a Gaussian Parzen-window estimate of
+the test set's log-likelihood under 10,000 generated samples, with the window
+width chosen on a validation split.
+
+    python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
+"""
+
+import os
+import sys
+
+if __name__ == "__main__":
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+import gans_jax as gj
+from experiments import common
+from gans_jax.eval import parzen
+from gans_jax.train import config as config_lib
+
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "configs", "gan.py")
+
+GENERATOR_LOSSES = {
+    "non_saturating": gj.losses.generator_nonsaturating_loss,
+    "minimax": gj.losses.generator_minimax_loss,
+}
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  common.validate_image_data(config)
+  for field in ("model.latent_dim", "gan.k", "model.maxout_pieces",
+                "eval.num_samples", "eval.num_validation", "eval.num_test"):
+    config_lib.check_positive_int(config, field)
+  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
+  config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
+  config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
+  config_lib.check_positive_float(config, "optim.learning_rate")
+  config_lib.check_fraction(config, "model.d_dropout")
+  config_lib.check_fraction(config, "model.d_input_dropout")
+  if config.model.conditional:
+    config_lib.check(config.data.dataset in ("digits", "mnist", "fashion_mnist", "cifar10"),
+                     "model.conditional", "needs a labelled dataset")
+  config_lib.validate_train(config)
+
+
+def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  o = config.optim
+  if o.name == "adam":
+    return optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
+  # mnist.yaml: lr divided by lr_decay each step (floored), momentum ramped.
+  lr = optax.exponential_decay(o.learning_rate, transition_steps=1,
+                               decay_rate=1.0 / o.lr_decay,
+                               end_value=o.min_learning_rate)
+  momentum = optax.linear_schedule(o.momentum, o.final_momentum, o.momentum_steps)
+  return optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
+
+
+def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
+  m, d = config.model, config.data
+  shape = (d.image_size, d.image_size, d.channels)
+  num_classes = 10 if m.conditional else None
+  rngs = nnx.Rngs(config.train.seed)
+  generator = gj.nn.MLPGenerator(
+      m.latent_dim, shape, hidden=tuple(m.g_hidden), activation="relu",
+      output_activation="tanh", num_classes=num_classes, rngs=rngs)
+  discriminator = gj.nn.MLPDiscriminator(
+      shape, hidden=tuple(m.d_hidden), maxout_pieces=m.maxout_pieces,
+      dropout=m.d_dropout, input_dropout=m.d_input_dropout,
+      num_classes=num_classes, rngs=rngs)
+  return gj.train.GANState.create(
+      generator=generator, discriminator=discriminator,
+      g_optimizer=optimizer(config), d_optimizer=optimizer(config))
+
+
+def make_train_step(config: ml_collections.ConfigDict):
+  """Algorithm 1: k discriminator updates, then one generator update."""
+  k, latent_dim, noise = config.gan.k, config.model.latent_dim, config.model.noise
+  generator_loss = GENERATOR_LOSSES[config.gan.generator_loss]
+  conditional = config.model.conditional
+
+  def train_step(state: gj.train.GANState, batch, key):
+    images = batch["image"] if k > 1 else batch["image"][None]
+    labels = (batch["label"] if k > 1 else batch["label"][None]) if conditional else None
+    m = images.shape[1]
+    metrics = {}
+    for i in range(k):
+      key_z, key_real, key_fake = jax.random.split(jax.random.fold_in(key, i), 3)
+      y = None if labels is None else labels[i]
+      fake, generator = state.generator.apply(
+          common.latent(key_z, m, latent_dim, noise), y)
+      fake = jax.lax.stop_gradient(fake)
+
+      def discriminator_loss(params):
+        d = state.discriminator
+        real_logits, d = d.apply(images[i], y, params=params, rngs=key_real)
+        fake_logits, d = d.apply(fake, y, params=params, rngs=key_fake)
+        # -[log D(x) + log(1 - D(G(z)))], averaged over the minibatch.
+        loss = gj.losses.discriminator_minimax_loss(real_logits, fake_logits).mean()
+        return loss, (d, real_logits, fake_logits)
+
+      (d_loss, (discriminator, real_logits, fake_logits)), grads = (
+          jax.value_and_grad(discriminator_loss, has_aux=True)(
+              state.discriminator.params))
+      state = state.replace(generator=generator, discriminator=discriminator)
+      state = state.apply_discriminator_gradients(grads)
+      metrics.update(d_loss=d_loss, d_real=jax.nn.sigmoid(real_logits).mean(),
+                     d_fake=jax.nn.sigmoid(fake_logits).mean())
+
+    key_z, key_d, key_y = jax.random.split(jax.random.fold_in(key, k), 3)
+    y = None if labels is None else jax.random.randint(key_y, (m,), 0, 10)
+    z = common.latent(key_z, m, latent_dim, noise)
+
+    def g_loss_fn(params):
+      fake, generator = state.generator.apply(z, y, params=params)
+      logits, _ = state.discriminator.apply(fake, y, rngs=key_d)
+      return generator_loss(logits).mean(), generator
+
+    (g_loss, generator), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        state.generator.params)
+    state = state.replace(generator=generator).apply_generator_gradients(grads)
+    metrics["g_loss"] = g_loss
+    return state, metrics
+
+  return train_step
+
+
+def make_sampler(config: ml_collections.ConfigDict, num: int):
+  """``sample(state, key)``: ``num`` images (labels cycling 0-9 if conditional)."""
+  m = config.model
+
+  @jax.jit
+  def sample(state, key):
+    labels = jnp.arange(num) % 10 if m.conditional else None
+    z = common.latent(key, num, m.latent_dim, m.noise)
+    return state.sampling_generator()(z, labels)
+
+  return sample
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  k = config.gan.k
+  data = common.image_batches(config, num_microbatches=k)
+  state = create_state(config)
+  sample = make_sampler(config, 100)
+  fixed_key = jax.random.key(config.train.seed + 1)
+  hooks = []
+  if config.train.sample_every:
+    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
+                                   every=config.train.sample_every, nrow=10))
+  state = gj.train.fit(make_train_step(config), state, data, config, workdir,
+                       hooks=hooks, batch_axis=1 if k > 1 else 0)
+  return evaluate(config, state, workdir)
+
+
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
+  """Parzen-window log-likelihood of the test split (Table 1), and for the
+  built-in digits the classifier metrics."""
+  e = config.eval
+  sample = make_sampler(config, 500)
+  samples = common.sample_in_batches(lambda key: sample(state, key),
+                                     jax.random.key(config.train.seed + 2),
+                                     e.num_samples, 500)
+  results = {}
+  validation = common.held_out_images(config, e.validation_split, e.num_validation)
+  test = common.held_out_images(config, "test", e.num_test)
+  to_unit = lambda x: (np.asarray(x, np.float32) + 1.0) / 2.0  # the paper's [0, 1]
+  window = parzen.parzen_evaluate(to_unit(samples), to_unit(validation),
+                                  to_unit(test))
+  results["eval/parzen_log_likelihood"] = window["log_likelihood_mean"]
+  results["eval/parzen_stderr"] = window["log_likelihood_stderr"]
+  results["eval/parzen_sigma"] = window["sigma"]
+  results.update(common.digits_evaluation(config, samples))
+  common.write_results(workdir, config.train.num_steps, results, samples[:1000])
+  return results
+
+
+if __name__ == "__main__":
+  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

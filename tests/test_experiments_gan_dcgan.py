@@ -1,0 +1,109 @@
+"""Smoke tests of experiments/gan.py and experiments/dcgan.py (two training
+steps end to end, evaluation included) and the command line's errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import dcgan
+from experiments import gan
+from experiments.configs import dcgan as dcgan_config
+from experiments.configs import gan as gan_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def _shared_classifier_cache(tmp_path_factory, monkeypatch):
+  monkeypatch.setenv("GANS_JAX_CACHE_DIR",
+                     str(tmp_path_factory.getbasetemp() / "gans_jax_cache"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conditional", [False, True])
+def test_gan_smoke_two_steps_end_to_end(tmp_path, conditional):
+  config = gan_config.get_config("smoke")
+  config.model.conditional = conditional
+  gan.validate(config)
+  results = gan.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(results["eval/parzen_log_likelihood"])
+  assert results["eval/parzen_sigma"] > 0
+  assert 1 <= results["eval/classes_covered"] <= 10
+  records = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(records[0])
+  assert os.path.exists(tmp_path / "samples.npz")
+  assert os.listdir(tmp_path / "checkpoints") == ["2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["smoke", "conditional"])
+def test_dcgan_smoke_two_steps_end_to_end(tmp_path, preset):
+  config = dcgan_config.get_config(preset)
+  if preset != "smoke":
+    smoke = dcgan_config.get_config("smoke")
+    config.update(model=dict(smoke.model, conditional=True), train=smoke.train,
+                  eval=smoke.eval)
+  dcgan.validate(config)
+  results = dcgan.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(results["eval/classifier_fd"])
+  for name in ("interpolation.png", "samples.png", "samples.npz", "results.json"):
+    assert os.path.getsize(tmp_path / name) > 0
+  assert os.listdir(tmp_path / "samples") == ["step_0000002.png"]
+  samples = np.load(tmp_path / "samples.npz")["samples"]
+  assert samples.shape == (16, 32, 32, 1)
+  assert samples.min() >= -1 and samples.max() <= 1
+
+
+@pytest.mark.parametrize("preset", gan_config.PRESETS)
+def test_every_gan_preset_validates(preset):
+  gan.validate(gan_config.get_config(preset))
+
+
+@pytest.mark.parametrize("preset", dcgan_config.PRESETS)
+def test_every_dcgan_preset_validates(preset):
+  dcgan.validate(dcgan_config.get_config(preset))
+
+
+def _run(script, *flags, devices=1):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", GANS_JAX_COMPILATION_CACHE="0",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", script),
+                         *flags], capture_output=True, text=True, env=env,
+                        timeout=300, cwd=ROOT)
+
+
+@pytest.mark.parametrize("flags,field", [
+    (["--config.train.num_stepz=5"], "num_stepz"),
+    (["--config.train.num_steps=abc"], "num_steps"),
+    (["--config.data.image_size=48"], "data.image_size"),
+    (["--config.model.noise=gaussian"], "model.noise"),
+    (["--config=experiments/configs/dcgan.py:imagenet"], "imagenet"),
+    (["--config.data.dataset=svhn"], "data.dataset"),
+])
+def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path, flags, field):
+  run = _run("dcgan.py", *flags, f"--workdir={tmp_path}")
+  assert run.returncode == 2, run.stderr[-2000:]
+  lines = run.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error:"), run.stderr[-2000:]
+  assert field in lines[0]
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_batch_not_divisible_by_devices_exits_2(tmp_path):
+  run = _run("gan.py", "--config=experiments/configs/gan.py:smoke",
+             "--config.train.batch_size=12", f"--workdir={tmp_path}", devices=8)
+  assert run.returncode == 2, run.stderr[-2000:]
+  assert "train.batch_size" in run.stderr and "8 devices" in run.stderr
+
+
+def test_missing_dataset_exits_2_and_says_how_to_prepare_it(tmp_path):
+  run = _run("dcgan.py", "--config=experiments/configs/dcgan.py:mnist",
+             f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={tmp_path / 'w'}")
+  assert run.returncode == 2, run.stderr[-2000:]
+  lines = run.stderr.strip().splitlines()
+  assert len(lines) == 1, run.stderr[-2000:]
+  assert "mnist" in lines[0] and "download_and_prepare" in lines[0]
