@@ -106,7 +106,7 @@ def test_several_steps_per_call_give_the_same_result(tmp_path):
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-  with pytest.raises(gtrain.NonFiniteError, match="'loss' at step 14.*checkpoint is step 10"):
+  with pytest.raises(gtrain.NonFiniteError, match="'loss' at step 14.*checkpoint, step 10, is kept"):
     _fit(tmp_path, "nan", data=_LinearData(8, poison_step=13))
   assert sorted(os.listdir(tmp_path / "nan" / "checkpoints")) == ["10"]
   # The kept checkpoint restores and training goes on from it.

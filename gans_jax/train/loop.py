@@ -249,6 +249,13 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
   interval_start, interval_steps = time.perf_counter(), 0
   first_call_seconds = None
 
+  def last_good():
+    latest = checkpointer.latest_step()
+    if latest is None:
+      return "No checkpoint had been saved yet."
+    return (f"The last good checkpoint, step {latest}, is kept in "
+            f"{checkpointer.directory}.")
+
   def check_and_log(item):
     nonlocal interval_start, interval_steps
     end_step, metrics = item
@@ -258,8 +265,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       raise NonFiniteError(
           f"non-finite metric {bad!r} at step "
           f"{end_step if k == 1 else f'{end_step - k + 1}-{end_step}'}; "
-          f"stopped. The last good checkpoint is step "
-          f"{checkpointer.latest_step()} in {checkpointer.directory}")
+          f"stopped. {last_good()}")
     if end_step % train.log_every == 0 or end_step == train.num_steps:
       last = {name: (v[-1] if k > 1 else v) for name, v in metrics.items()}
       now = time.perf_counter()
@@ -281,8 +287,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
     if not bool(_all_finite(state)):
       raise NonFiniteError(
           f"the state became non-finite at {_first_non_finite(state)} by step "
-          f"{at_step}; stopped. The last good checkpoint is step "
-          f"{checkpointer.latest_step()} in {checkpointer.directory}")
+          f"{at_step}; stopped. {last_good()}")
     checkpointer.save(at_step, state)
     last_saved = at_step
 
