@@ -1,0 +1,55 @@
+"""Flax NNX architectures of the GAN papers, and the layers they share.
+
+Every model is built with a keyword ``rngs: nnx.Rngs`` (parameter
+initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
+
+- generators map z (B, latent_dim) to images (B, H, W, C) in [-1, 1] (or to
+  points (B, D) / [0, 1] pixels for the MLPs, by their output activation);
+- discriminators and critics map a batch to raw scores (B,), no sigmoid;
+- ``labels`` (B,) int are required by class-conditional models
+  (``num_classes`` set) and refused by unconditional ones;
+- ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
+  state holds parameters and batch statistics, never RNG counters;
+- ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
+  statistics and dropout on / off.
+"""
+
+from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
+                               DCGANGenerator)
+from gans_jax.nn.layers import (ACTIVATIONS, ConvTranspose2x,
+                                LatentProjection, Maxout,
+                                conv_transpose2x_direct,
+                                conv_transpose2x_phase, dcgan_kernel_init,
+                                dcgan_scale_init, dropout_keys, fan_avg_uniform,
+                                get_activation,
+                                image_layer_norm, label_one_hot)
+from gans_jax.nn.mlp import MLPDiscriminator, MLPGenerator
+from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
+                                ResNetGenerator32, mean_pool,
+                                upsample_nearest)
+
+__all__ = [
+    "ACTIVATIONS",
+    "ConvTranspose2x",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "LatentProjection",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "Maxout",
+    "ResNetCritic32",
+    "ResNetGenerator32",
+    "ResidualBlock",
+    "SUPPORTED_IMAGE_SIZES",
+    "conv_transpose2x_direct",
+    "conv_transpose2x_phase",
+    "dcgan_kernel_init",
+    "dcgan_scale_init",
+    "dropout_keys",
+    "fan_avg_uniform",
+    "get_activation",
+    "image_layer_norm",
+    "label_one_hot",
+    "mean_pool",
+    "upsample_nearest",
+]

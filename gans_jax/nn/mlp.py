@@ -1,0 +1,218 @@
+"""Fully connected generators and discriminators.
+
+The defaults are the MNIST networks of the original GAN paper (a ReLU
+generator with 1200-unit layers and a sigmoid output; a maxout discriminator
+with dropout). The same classes, configured, give the WGAN-GP toy networks
+(three ReLU layers of 512, 2-D output) and f-GAN's MLPs. Weights start
+Glorot uniform, biases zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from gans_jax.nn.layers import (Maxout, dropout_keys, fan_avg_uniform,
+                                get_activation, label_one_hot)
+
+Array = jax.Array
+
+__all__ = ["MLPDiscriminator", "MLPGenerator"]
+
+# Glorot uniform, the default of the WGAN-GP reference code's linear layers.
+_glorot_uniform = fan_avg_uniform(1.0)
+
+
+def _as_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+  if isinstance(shape, int):
+    return (int(shape),)
+  return tuple(int(s) for s in shape)
+
+
+class MLPGenerator(nnx.Module):
+  """A multilayer-perceptron generator :math:`G(z) = g(W_L h_{L-1} + b_L)`.
+
+  .. math::
+    h_0 = [z; \\mathrm{onehot}(y)], \\qquad
+    h_l = \\phi(W_l h_{l-1} + b_l), \\qquad x = g(W_L h_{L-1} + b_L)
+
+  with hidden activation :math:`\\phi` and output activation :math:`g`; the
+  output is reshaped to ``output_shape``. For a class-conditional generator
+  (``num_classes`` set) the one-hot label is concatenated to the noise, i.e.
+  the label enters as an extra input layer joined to :math:`z` (the
+  "joint hidden representation" of conditional GANs, in its simplest form).
+
+  Defaults are Goodfellow et al.'s MNIST generator: two ReLU layers of 1200
+  units and a sigmoid output. The WGAN-GP toy generator is
+  ``MLPGenerator(2, 2, hidden=(512, 512, 512), output_activation=None)``.
+
+  References:
+    Goodfellow et al., 2014, arXiv 1406.2661; Mirza & Osindero, 2014,
+    arXiv 1411.1784; Gulrajani et al., 2017, arXiv 1704.00028.
+  """
+
+  def __init__(self, latent_dim: int, output_shape: int | Sequence[int], *,
+               hidden: Sequence[int] = (1200, 1200),
+               activation: str = "relu",
+               output_activation: str | None = "sigmoid",
+               num_classes: int | None = None,
+               rngs: nnx.Rngs):
+    """Builds the generator.
+
+    Args:
+      latent_dim: size of z.
+      output_shape: shape of one sample, e.g. ``(28, 28, 1)`` or ``2``.
+      hidden: hidden layer widths.
+      activation: hidden activation name (see ``layers.ACTIVATIONS``).
+      output_activation: ``'sigmoid'`` (data in [0, 1]), ``'tanh'`` (data in
+        [-1, 1]) or ``None`` (unbounded, e.g. toy 2-D points).
+      num_classes: number of classes for a conditional generator, or None.
+      rngs: parameter initialisation keys.
+    """
+    self.latent_dim = latent_dim
+    self.output_shape = _as_shape(output_shape)
+    self.num_classes = num_classes
+    self.activation = get_activation(activation)
+    self.output_activation = get_activation(output_activation)
+    widths = [latent_dim + (num_classes or 0), *hidden]
+    self.hidden = nnx.List([
+        nnx.Linear(i, o, kernel_init=_glorot_uniform, rngs=rngs)
+        for i, o in zip(widths[:-1], widths[1:])])
+    self.output = nnx.Linear(widths[-1], math.prod(self.output_shape),
+                             kernel_init=_glorot_uniform, rngs=rngs)
+
+  def __call__(self, z: Array, labels: Array | None = None, *,
+               rngs: Array | nnx.Rngs | None = None) -> Array:
+    """Maps z (B, latent_dim) to samples (B, *output_shape).
+
+    Args:
+      z: latent codes.
+      labels: class labels (B,) for a conditional generator, else None.
+      rngs: unused (no dropout); accepted for the common call signature.
+
+    Returns:
+      Generated samples.
+    """
+    del rngs
+    one_hot = label_one_hot(labels, self.num_classes, model="MLPGenerator")
+    h = z if one_hot is None else jnp.concatenate([z, one_hot], axis=-1)
+    for layer in self.hidden:
+      h = self.activation(layer(h))
+    x = self.output_activation(self.output(h))
+    return x.reshape(z.shape[0], *self.output_shape)
+
+
+class MLPDiscriminator(nnx.Module):
+  """A multilayer-perceptron discriminator (or critic) returning raw scores.
+
+  Each hidden layer is ``[Linear → activation]`` or, with ``maxout_pieces``,
+  a :class:`~gans_jax.nn.layers.Maxout` unit; optionally followed by
+  LayerNorm, then dropout. The input is flattened (and, when conditional,
+  concatenated with the one-hot label) and dropped out with
+  ``input_dropout``; a final ``Linear`` gives one logit per example:
+
+  .. math::
+    D(x) = w^\\top h_L(x) + b, \\qquad \\text{shape } (B,)
+
+  No sigmoid is applied; losses take logits.
+
+  Defaults are Goodfellow et al.'s MNIST discriminator: two maxout layers of
+  240 units with 5 pieces, dropout 0.5 on hidden units and 0.2 on the input
+  (as in the official pylearn2 configuration). The WGAN-GP toy critic is
+  ``MLPDiscriminator(2, hidden=(512, 512, 512), maxout_pieces=None,
+  dropout=0.0, input_dropout=0.0)``; f-GAN's ELU critic sets
+  ``activation='elu'``.
+
+  References:
+    Goodfellow et al., 2014, arXiv 1406.2661; Goodfellow et al., 2013,
+    arXiv 1302.4389 (maxout); Srivastava et al., 2014, JMLR 15 (dropout);
+    Gulrajani et al., 2017, arXiv 1704.00028; Nowozin et al., 2016,
+    arXiv 1606.00709.
+  """
+
+  def __init__(self, input_shape: int | Sequence[int], *,
+               hidden: Sequence[int] = (240, 240),
+               maxout_pieces: int | None = 5,
+               activation: str = "relu",
+               dropout: float = 0.5,
+               input_dropout: float = 0.2,
+               layer_norm: bool = False,
+               num_classes: int | None = None,
+               rngs: nnx.Rngs):
+    """Builds the discriminator.
+
+    Args:
+      input_shape: shape of one example, e.g. ``(28, 28, 1)`` or ``2``.
+      hidden: hidden layer widths (maxout units when ``maxout_pieces``).
+      maxout_pieces: pieces per maxout unit; ``0`` or ``None`` gives plain
+        ``Linear → activation`` layers.
+      activation: hidden activation when not maxout: ``'relu'``,
+        ``'leaky_relu'`` (slope 0.2), ``'elu'``, ``'tanh'``, ...
+      dropout: dropout rate after each hidden layer (0 disables).
+      input_dropout: dropout rate on the input (0 disables).
+      layer_norm: LayerNorm on each hidden layer's pre-activation (after the
+        max for maxout layers), e.g. for WGAN-GP critics.
+      num_classes: number of classes for a conditional discriminator, or None.
+      rngs: parameter initialisation keys.
+    """
+    self.input_shape = _as_shape(input_shape)
+    self.num_classes = num_classes
+    self.maxout = bool(maxout_pieces)
+    self.activation = get_activation(activation)
+    widths = [math.prod(self.input_shape) + (num_classes or 0), *hidden]
+    if self.maxout:
+      self.hidden = nnx.List([
+          Maxout(i, o, pieces=maxout_pieces, kernel_init=_glorot_uniform,
+                 rngs=rngs)
+          for i, o in zip(widths[:-1], widths[1:])])
+    else:
+      self.hidden = nnx.List([
+          nnx.Linear(i, o, kernel_init=_glorot_uniform, rngs=rngs)
+          for i, o in zip(widths[:-1], widths[1:])])
+    self.norms = nnx.List([nnx.LayerNorm(o, rngs=rngs) for o in hidden]
+                          if layer_norm else [])
+    # Dropout holds no RNG state: keys come in at call time.
+    self.input_dropout = nnx.Dropout(input_dropout) if input_dropout else None
+    self.dropouts = nnx.List([nnx.Dropout(dropout) for _ in hidden]
+                             if dropout else [])
+    self.output = nnx.Linear(widths[-1], 1, kernel_init=_glorot_uniform,
+                             rngs=rngs)
+
+  def __call__(self, x: Array, labels: Array | None = None, *,
+               rngs: Array | nnx.Rngs | None = None) -> Array:
+    """Maps a batch (B, *input_shape) to logits (B,).
+
+    Args:
+      x: inputs.
+      labels: class labels (B,) for a conditional discriminator, else None.
+      rngs: PRNG key (or ``nnx.Rngs``) for dropout; required in train mode
+        when dropout is on, ignored in eval mode.
+
+    Returns:
+      Raw scores of shape (B,).
+    """
+    if x.shape[1:] != self.input_shape:
+      raise ValueError(f"MLPDiscriminator expects inputs of shape "
+                       f"(B, {', '.join(map(str, self.input_shape))}), got "
+                       f"{x.shape}")
+    one_hot = label_one_hot(labels, self.num_classes,
+                            model="MLPDiscriminator")
+    h = x.reshape(x.shape[0], -1)
+    if one_hot is not None:
+      h = jnp.concatenate([h, one_hot.astype(h.dtype)], axis=-1)
+    keys = dropout_keys(rngs, len(self.hidden) + 1)
+    if self.input_dropout is not None:
+      h = self.input_dropout(h, rngs=keys[-1])
+    for i, layer in enumerate(self.hidden):
+      h = layer(h)
+      if self.norms:
+        h = self.norms[i](h)
+      if not self.maxout:
+        h = self.activation(h)
+      if self.dropouts:
+        h = self.dropouts[i](h, rngs=keys[i])
+    return self.output(h)[:, 0]
