@@ -184,6 +184,12 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
   results["eval/parzen_log_likelihood"] = window["log_likelihood_mean"]
   results["eval/parzen_stderr"] = window["log_likelihood_stderr"]
   results["eval/parzen_sigma"] = window["sigma"]
+  # The same estimate with training images in place of samples: what a
+  # generator that reproduced its training set would score.
+  train = common.held_out_images(config, "train", e.num_samples)
+  reference = parzen.parzen_evaluate(to_unit(train), to_unit(validation),
+                                     to_unit(test))
+  results["eval/parzen_log_likelihood_train_images"] = reference["log_likelihood_mean"]
   results.update(common.digits_evaluation(config, samples))
   common.write_results(workdir, config.train.num_steps, results, samples[:1000])
   return results
