@@ -58,7 +58,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = ("classifier", "images", "parzen", "plots", "toy")
+
+
 def __getattr__(name):
+  if name in _SUBMODULES:
+    return importlib.import_module(f"gans_jax.eval.{name}")
   if name in _EXPORTS:
     value = getattr(importlib.import_module(f"gans_jax.eval.{_EXPORTS[name]}"), name)
     globals()[name] = value
@@ -67,4 +72,4 @@ def __getattr__(name):
 
 
 def __dir__():
-  return sorted(list(globals()) + list(_EXPORTS))
+  return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
