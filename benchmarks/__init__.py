@@ -1,0 +1,1 @@
+"""The benchmark suite: gans_jax train steps against eager PyTorch (``run.py``)."""
