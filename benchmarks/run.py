@@ -142,11 +142,11 @@ CASES: dict[str, Case] = {c.name: c for c in (
     Case("wgan_gp_quickstart", "wgan_gp", None,
          "WGAN-GP, default preset (quickstart): 8 Gaussians, MLPs 3x128, "
          "batch 256, 5 critic updates with penalty, generator EMA, lr decay",
-         quick=_TINY_TOY, block_steps=100, rounds=8, default=True),
+         quick=_TINY_TOY, block_steps=50, rounds=6, default=True),
     Case("wgan_gp_8gaussians", "wgan_gp", "8gaussians",
          "WGAN-GP, 8gaussians preset (gan_toy.py): MLPs 3x512, batch 256, "
          "5 critic updates with penalty per generator update",
-         quick=_TINY_TOY, block_steps=50, rounds=8, target=1.5,
+         quick=_TINY_TOY, block_steps=10, rounds=5, target=1.5,
          variants=(Variant("gans_jax, 50 steps per call"),
                    Variant("gans_jax, 1 step per call",
                            overrides=(("train.steps_per_call", 1),)))),
@@ -733,7 +733,7 @@ def _multidevice(names: Sequence[str], quick: bool) -> None:
       runner = JaxRunner(case, variant, config, mesh=mesh)
       first = runner.call()
       metrics[label] = jax.device_get(runner.metrics)
-      times = [runner.call() / runner.steps_per_call for _ in range(1 if quick else 3)]
+      times = [runner.call() / runner.steps_per_call for _ in range(1 if quick else 2)]
       result[f"step_s_{label}"] = statistics.median(times)
       result[f"first_call_s_{label}"] = first
     diffs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b))
@@ -955,7 +955,10 @@ def render(results: dict[str, Any]) -> str:
       f"({info['usable_cpus']} usable by this process); "
       f"device: {results.get('device', 'cpu')}; {gpu}.",
       f"- Threads: XLA's default CPU pool (one thread per usable CPU) and "
-      f"`torch.set_num_threads({info['usable_cpus']})`.",
+      f"`torch.set_num_threads({info['usable_cpus']})` with "
+      f"`OMP_WAIT_POLICY={results.get('omp_wait_policy', 'PASSIVE')}` (on a "
+      "shared CPU, OpenMP's default spin-waiting made PyTorch's steps up to "
+      "20x slower; passive waiting is its best setting there).",
       f"- Load average (1 min) over the run: {results['load_min']:.2f} – "
       f"{results['load_max']:.2f} (a shared machine: ratios, not absolute "
       "times, are the headline).",
@@ -975,9 +978,10 @@ def render(results: dict[str, Any]) -> str:
         "PyTorch ran in separate worker processes, alternating blocks of "
         "steps. Batches are made before timing (synthetic images of the "
         "right shape; the library's own toy samplers), so no data loading is "
-        "timed. *First step*: process launch to the end of the first step, "
-        "compilation included (no persistent cache). *Ratio*: gans_jax items/s "
-        "over PyTorch items/s.", ""]
+        "timed. *First step*: process launch to the end of the first call "
+        "(all `steps_per_call` steps of it), compilation included, no "
+        "persistent cache. *Ratio*: gans_jax items/s over PyTorch items/s.",
+        ""]
     for case_result in results["throughput"]:
       lines += [f"### {case_result['case']}", "", case_result["title"] + ".", "",
                 f"| implementation | {case_result['unit']}/s | step | "
@@ -1130,6 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         "gans_jax_benchmarks_quick.md")
                            if args.quick else DEFAULT_OUTPUT)
   env = worker_env(args.platform)
+  results_env = dict(omp_wait_policy=env["OMP_WAIT_POLICY"])
   log_dir = tempfile.mkdtemp(prefix="gans_jax_bench_logs_")
   started = time.time()
   loads = [os.getloadavg()[0]]
@@ -1138,7 +1143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   results: dict[str, Any] = dict(
       command=command, quick=args.quick, machine=machine_info(with_torch),
       date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-      throughput=[], startup=[], multidevice=[], profile=[], errors=[])
+      throughput=[], startup=[], multidevice=[], profile=[], errors=[],
+      **results_env)
 
   def log(message: str) -> None:
     print(f"[{time.time() - started:6.0f} s, load {os.getloadavg()[0]:.1f}] "
@@ -1167,8 +1173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           log(f"  {row['label']}: {_fmt_s(row['step_s'])}/step, "
               f"{_fmt_rate(row['items_per_s'])} {r['unit']}/s"
               + (f", ratio {row['ratio']:.2f}x" if "ratio" in row else ""))
+  # The start-up and multi-device checks cover the default experiments
+  # (all selected cases when none of them is a default).
+  defaults = [n for n in names if CASES[n].default] or names
   if "startup" not in skip:
-    for name in names:
+    for name in defaults:
       log(f"time to first step: {name}")
       r = attempt(f"startup {name}", lambda: measure_startup(
           CASES[name], quick=args.quick, env=env, log_dir=log_dir))
@@ -1179,7 +1188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if "multidevice" not in skip:
     log("8 simulated devices")
     r = attempt("multidevice", lambda: measure_multidevice(
-        names, quick=args.quick, env=env, log_dir=log_dir))
+        defaults, quick=args.quick, env=env, log_dir=log_dir))
     results["multidevice"] = r or []
   if "profile" not in skip and "dcgan64" in names:
     log("profile: DCGAN 64x64 sub-parts")

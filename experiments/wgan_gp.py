@@ -256,6 +256,8 @@ def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str) -> dict
     results["eval/modes_covered"] = modes["modes_covered"]
     results["eval/num_modes"] = modes["num_modes"]
     results["eval/high_quality_fraction"] = modes["high_quality_fraction"]
+    # VEEGAN's looser rule: a mode with a single high-quality sample counts.
+    results["eval/modes_with_a_sample"] = int(np.sum(modes["counts"] > 0))
   if jax.process_index() == 0:
     r = e.plot_range
     plots.plot_toy_2d(os.path.join(workdir, "toy.png"), real[:1000], generated[:1000],

@@ -103,12 +103,12 @@ def test_rmsprop_is_pytorchs_with_eps_outside_the_root():
 
 
 def _two_step_config(preset):
-  """The preset's architecture and data, made tiny: two rounds that make one
-  warm-up generator iteration. The periodic hooks only for the default
-  preset, to keep the file fast."""
+  """The preset's architecture and data, made tiny: two rounds of one critic
+  update that make one warm-up generator iteration. The periodic hooks only
+  for the default preset, to keep the file fast."""
   c = wgan_config.get_config(preset)
   c.model.update(features=4, latent_dim=8, mlp_width=16, mlp_depth=2)
-  c.gan.update(n_critic=2, n_critic_warmup=4)
+  c.gan.update(n_critic=1, n_critic_warmup=2)
   hooks = preset == "digits"
   c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2,
                  sample_every=2 if hooks else 0)
