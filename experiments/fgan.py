@@ -142,6 +142,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_widths(config, "model.critic_hidden")
   config_lib.check_choice(config, "model.critic_activation",
                           set(layers.ACTIVATIONS))
+  penalties = config_lib.get(config, "fgan.output_penalty")
+  config_lib.check(isinstance(penalties, ml_collections.ConfigDict),
+                   "fgan.output_penalty",
+                   f"must map divergence names to weights, got {penalties!r}")
+  for name in penalties:
+    field = f"fgan.output_penalty.{name}"
+    config_lib.check(name in fgan_config.DIVERGENCES, field,
+                     f"unknown divergence; valid: {sorted(fgan_config.DIVERGENCES)}")
+    value = penalties[name]
+    config_lib.check(isinstance(value, (int, float)) and not isinstance(value, bool)
+                     and math.isfinite(value) and value >= 0, field,
+                     f"must be a non-negative number, got {value!r}")
   config_lib.check_choice(config, "fgan.scheme", ("single_step", "alternating"))
   config_lib.check_choice(config, "fgan.generator_trick", (False, True))
   config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
@@ -198,6 +210,7 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
   """Algorithm 1 for one divergence: both players' gradients of F (Eq. 6)
   from the same minibatch, applied together (or critic first, 'alternating')."""
   div = gj.divergences.get(divergence)
+  penalty = float(config.fgan.output_penalty.get(divergence, 0.0))
   alternating = config.fgan.scheme == "alternating"
   trick = config.fgan.generator_trick
   field = "x" if is_mixture(config) else "image"
@@ -211,7 +224,11 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
       fake, _ = state.generator.apply(z)
       v_real, _ = state.discriminator.apply(real, params=d_params)
       v_fake, _ = state.discriminator.apply(fake, params=d_params)
-      return -gj.divergences.variational_objective(div, v_real, v_fake)  # -F
+      objective = gj.divergences.variational_objective(div, v_real, v_fake)
+      loss = -objective
+      if penalty:  # keeps a bounded g_f out of its flat tails (see the config)
+        loss += 0.5 * penalty * (jnp.mean(v_real**2) + jnp.mean(v_fake**2))
+      return loss, objective
 
     def generator_loss(g_params, critic, z):
       fake, _ = state.generator.apply(z, params=g_params)
@@ -219,7 +236,8 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
       # Without the trick: -E_Q[f*(g_f(V))], whose gradient is that of F.
       return gj.divergences.generator_loss(div, v_fake, trick=trick).mean()
 
-    minus_f, d_grads = jax.value_and_grad(critic_loss)(state.discriminator.params)
+    (_, objective), d_grads = jax.value_and_grad(critic_loss, has_aux=True)(
+        state.discriminator.params)
     if alternating:
       state = state.apply_discriminator_gradients(d_grads)
       z = noise(config, key_z_generator, real.shape[0])
@@ -228,7 +246,7 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
     if not alternating:
       state = state.apply_discriminator_gradients(d_grads)
     state = state.apply_generator_gradients(g_grads)
-    metrics = {"objective": -minus_f, "g_loss": g_loss}
+    metrics = {"objective": objective, "g_loss": g_loss}
     if is_mixture(config):
       metrics.update(mean=state.generator.params["mean"][...],
                      std=jnp.abs(state.generator.params["std"][...]))

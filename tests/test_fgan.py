@@ -103,22 +103,24 @@ def test_best_fit_for_kl_is_moment_matching_on_the_mixture():
 
 # -------------------------------------------------- the train step --
 
-def _one_step(scheme):
+def _one_step(scheme, divergence="kl", penalty=0.0):
   config = fgan_config.get_config("smoke")
   config.fgan.scheme = scheme
+  config.fgan.output_penalty[divergence] = penalty
   config.optim.update(name="sgd", learning_rate=0.01)  # Algorithm 1's plain steps
   state = fgan.create_state(config)
   batch = {"x": jnp.linspace(-2.0, 3.0, 16)[:, None]}
   key = jax.random.key(3)
-  new_state, metrics = jax.jit(fgan.make_train_step(config, "kl"))(state, batch, key)
+  new_state, metrics = jax.jit(fgan.make_train_step(config, divergence))(
+      state, batch, key)
   return config, state, batch, key, new_state, metrics
 
 
-def _objective(state, d_params, g_params, real, z):
+def _objective(state, d_params, g_params, real, z, divergence="kl"):
   fake, _ = state.generator.apply(z, params=g_params)
   v_real, _ = state.discriminator.apply(real, params=d_params)
   v_fake, _ = state.discriminator.apply(fake, params=d_params)
-  return divergences.variational_objective("kl", v_real, v_fake)
+  return divergences.variational_objective(divergence, v_real, v_fake)
 
 
 def test_single_step_updates_both_players_from_the_same_point():
@@ -154,6 +156,68 @@ def test_alternating_scheme_moves_the_generator_against_the_updated_critic():
   for a, b in zip(jax.tree.leaves(new_state.generator.params),
                   jax.tree.leaves(expected_g)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_output_penalty_adds_its_gradient_to_the_critic_only():
+  # Critic loss -F + (lambda/2)(E_P[V^2] + E_Q[V^2]); the generator's step and
+  # the logged objective F are those of the unpenalised game.
+  lam = 0.5
+  config, state, batch, key, new_state, metrics = _one_step(
+      "single_step", "total_variation", penalty=lam)
+  eta = config.optim.learning_rate
+  z = jax.random.normal(jax.random.split(key)[0], (16, 1))
+  d0, g0 = state.discriminator.params, state.generator.params
+
+  def critic_loss(d_params):
+    fake, _ = state.generator.apply(z)
+    v_real, _ = state.discriminator.apply(batch["x"], params=d_params)
+    v_fake, _ = state.discriminator.apply(fake, params=d_params)
+    return (-divergences.variational_objective("total_variation", v_real, v_fake)
+            + lam / 2 * (jnp.mean(v_real**2) + jnp.mean(v_fake**2)))
+
+  grad_d = jax.grad(critic_loss)(d0)
+  grad_g = jax.grad(_objective, argnums=2)(state, d0, g0, batch["x"], z,
+                                           "total_variation")
+  expected_d = jax.tree.map(lambda p, g: p - eta * g, d0, grad_d)
+  expected_g = jax.tree.map(lambda p, g: p - eta * g, g0, grad_g)
+  for got, want in ((new_state.discriminator.params, expected_d),
+                    (new_state.generator.params, expected_g)):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert float(metrics["objective"]) == pytest.approx(float(_objective(
+      state, d0, g0, batch["x"], z, "total_variation")), rel=1e-5)
+  # The penalty changes the critic's step (else this test could not fail).
+  _, _, _, _, unpenalised, _ = _one_step("single_step", "total_variation")
+  assert not all(np.allclose(a, b) for a, b in zip(
+      jax.tree.leaves(unpenalised.discriminator.params),
+      jax.tree.leaves(new_state.discriminator.params)))
+
+
+@pytest.mark.slow
+def test_total_variation_fit_lands_near_its_best_fit(tmp_path):
+  # TV's bounded activation saturates without the output penalty; with it a
+  # short run of the default mixture lands close to theta*.
+  config = fgan_config.get_config("mixture")
+  config.fgan.divergences = ("total_variation",)
+  config.train.update(num_steps=8000, steps_per_call=500, log_every=8000,
+                      checkpoint_every=8000)
+  data = fgan.mixture_distribution(config)
+  batches = gj.data.ToyBatches(data, batch_size=config.train.batch_size, seed=0)
+  state = gj.train.fit(fgan.make_train_step(config, "total_variation"),
+                       fgan.create_state(config), batches, config, str(tmp_path),
+                       progress=False)
+  mean, std, _ = fgan.best_fit("total_variation", data, [(0.0, 1.0), (1.3, 1.9)],
+                               num_points=2001)
+  params = state.generator.params
+  assert abs(float(params["mean"][...]) - mean) < 0.1
+  assert abs(abs(float(params["std"][...])) - std) < 0.1
+
+
+def test_output_penalty_defaults_to_total_variation_only():
+  for preset in ("mixture", "total_variation", "kl"):
+    penalties = fgan_config.get_config(preset).fgan.output_penalty
+    assert set(penalties) == set(fgan_config.DIVERGENCES)
+    assert {n for n in penalties if penalties[n]} == {"total_variation"}
 
 
 def test_critic_retraining_estimates_a_known_kl():
@@ -233,12 +297,24 @@ def test_every_preset_validates(preset):
     ("mixture", "fgan.scheme", "simultaneous"),
     ("kl", "fgan.divergence", "wasserstein"),
     ("kl", "model.critic_hidden", (0,)),
+    ("mixture", "fgan.output_penalty.total_variation", -1e-3),
+    ("kl", "fgan.output_penalty.kl", float("nan")),
 ])
 def test_bad_field_raises_config_error_naming_it(preset, field, value):
   config = fgan_config.get_config(preset)
-  section, name = field.split(".")
-  config[section][name] = value
+  *sections, name = field.split(".")
+  node = config
+  for section in sections:
+    node = node[section]
+  node[name] = value
   with pytest.raises(gj.train.ConfigError, match=field.replace(".", r"\.")):
+    fgan.validate(config)
+
+
+def test_output_penalty_for_an_unknown_divergence_is_a_config_error():
+  config = fgan_config.get_config("mixture")
+  config.fgan.output_penalty.wasserstein = 0.1
+  with pytest.raises(gj.train.ConfigError, match=r"fgan\.output_penalty\.wasserstein"):
     fgan.validate(config)
 
 

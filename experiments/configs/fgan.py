@@ -26,6 +26,23 @@ use Adam at 1e-3, cosine-decayed to 0 over 20,000 steps, which settles in
 about 5,000 (``--config.optim.name=sgd --config.optim.learning_rate=0.01
 --config.optim.schedule=constant`` gives the paper's plain steps).
 
+Total variation: its output activation g_f(v) = tanh(v)/2 is bounded on both
+sides, and the variational bound is reached only in the limit |V| -> infinity
+(T* = sign(p - q)/2). Left alone, the critic drives V into tanh's flat tails,
+its gradients vanish, and the game stalls: in our runs theta was 0.67 from
+theta* with F = 0 after 2,500 steps. Deviation: the critic's loss gets a small
+penalty on its raw outputs, (lambda/2)(E_P[V^2] + E_Q[V^2]) with lambda = 1e-3
+for total variation only (``fgan.output_penalty.<divergence>``; 0 turns it
+off), which keeps V finite; the fit then lands within 0.01 of theta*. The
+logged objective F excludes the penalty.
+
+The train \\ test table re-trains one critic per entry for 16,000 Adam
+steps. Our critic (bounded tanh features, linear output) underestimates
+divergences with unbounded T* = f'(p/q) in the tails of Q, the more so the
+wider Q; in the Jeffrey column the Jeffrey, squared Hellinger and JS rows are
+within 0.003 of each other, and 2,000 steps left enough of that bias to
+reorder them.
+
 Images (Section 5): uniform noise of dimension 100, an MLP generator, an MLP
 critic with ELU (three linear layers), Adam 2e-4 with beta1 = 0.5, the
 single-step method and the alternative generator objective of Section 3.2.
@@ -50,6 +67,13 @@ ALIASES = {"hellinger": "squared_hellinger"}
 PRESETS = ("mixture", *DIVERGENCES, *ALIASES, "mnist", "smoke", "smoke_images")
 
 
+def output_penalty() -> ml_collections.ConfigDict:
+  """lambda of the critic's output penalty, per divergence (see above)."""
+  weights = dict.fromkeys(DIVERGENCES, 0.0)
+  weights["total_variation"] = 1e-3
+  return ml_collections.ConfigDict(weights)
+
+
 def mixture_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "fgan_mixture"
@@ -69,6 +93,7 @@ def mixture_config() -> ml_collections.ConfigDict:
       divergences=DIVERGENCES,       # one training run per divergence
       scheme="single_step",          # Algorithm 1, or 'alternating'
       generator_trick=False,         # Section 3.2's alternative G objective
+      output_penalty=output_penalty(),  # lambda per divergence (see above)
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam",                   # 'adam', or 'sgd': plain gradient steps
@@ -81,10 +106,10 @@ def mixture_config() -> ml_collections.ConfigDict:
       sample_every=0, steps_per_call=500)
   c.eval = ml_collections.ConfigDict(dict(
       test_divergences=PAPER_TABLE,  # columns of the train \ test table
-      critic_steps=2000,             # Adam steps re-training each critic
+      critic_steps=16000,            # Adam steps re-training each critic
       critic_learning_rate=1e-2,     # its step size (cosine-decayed to 0)
       critic_batch_size=1024,        # samples of P and of Q per step
-      num_critics=2,                 # independently initialised critics, averaged
+      num_critics=1,                 # independently initialised critics, averaged
       num_estimate_samples=262144,   # samples of P and Q for the final estimate
       quadrature_points=4001,        # trapezoid grid for the exact divergences
       theta_tolerance=0.15,          # |theta_hat - theta*| deemed a match
@@ -108,6 +133,7 @@ def image_config(divergence: str) -> ml_collections.ConfigDict:
       divergence=divergence,         # a name from Tables 1-2
       scheme="single_step",          # Algorithm 1, or 'alternating'
       generator_trick=True,          # Section 3.2: maximise E_Q[g_f(V(G(z)))]
+      output_penalty=output_penalty(),  # lambda per divergence (see above)
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=2e-4, schedule="constant", b1=0.5, b2=0.999))
