@@ -464,7 +464,8 @@ def _worker(spec: str, quick: bool) -> None:
     variant = case.variants[int(rest[0])]
     runner = JaxRunner(case, variant, build_config(case, variant, quick=quick))
     import jax
-    device = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
+    kind, backend = jax.devices()[0].device_kind, jax.default_backend()
+    device = backend if kind == backend else f"{kind} ({backend})"
   else:
     runner = TorchRunner(case, build_config(case, quick=quick),
                          threads=cpu_threads())
@@ -726,6 +727,9 @@ def _multidevice(names: Sequence[str], quick: bool) -> None:
     if b % len(devices):
       config.train.batch_size = b // len(devices) * len(devices)
       note = f"batch {b} is not divisible by {len(devices)}; ran {config.train.batch_size}"
+    # One step per call: the metrics compared are those of the first step,
+    # before float rounding differences can grow over many steps.
+    config.train.steps_per_call = 1
     result = dict(case=name, devices=len(devices), note=note)
     metrics = {}
     for label, mesh in (("1", distributed.data_mesh(devices[:1])),
@@ -1029,8 +1033,9 @@ def render(results: dict[str, Any]) -> str:
         "## Multi-device (8 simulated CPU devices)", "",
         "`XLA_FLAGS=--xla_force_host_platform_device_count=8`: the same step "
         "and initial state on a 1-device mesh and on the 8-device `data` mesh "
-        "(batch sharded, state replicated), in one process. A check that the "
-        "sharded step runs and computes the same numbers; the 8 devices share "
+        "(batch sharded, state replicated), in one process, one step per "
+        "call. A check that the sharded step runs and computes the same "
+        "numbers (the first step's metrics); the 8 devices share "
         f"the same {info['usable_cpus']} cores, so the cost ratio is not a "
         "speed-up figure.", "",
         "| case | step, 1 device | step, 8 devices | 8 / 1 | first call 1 / 8 "

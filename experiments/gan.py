@@ -48,6 +48,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config_lib.check_positive_int(config, field)
   config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
   config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
+  config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
   config_lib.check_positive_float(config, "optim.learning_rate")
   config_lib.check_fraction(config, "model.d_dropout")
@@ -88,10 +89,16 @@ def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
 
 
 def make_train_step(config: ml_collections.ConfigDict):
-  """Algorithm 1: k discriminator updates, then one generator update."""
+  """Algorithm 1: k discriminator updates, then one generator update.
+
+  The generator's update draws fresh noise, or with ``gan.reuse_fake``
+  back-propagates the last discriminator update's fake batch (scored by the
+  updated discriminator) through that batch's generator forward pass.
+  """
   k, latent_dim, noise = config.gan.k, config.model.latent_dim, config.model.noise
   generator_loss = GENERATOR_LOSSES[config.gan.generator_loss]
   conditional = config.model.conditional
+  reuse_fake = config.gan.reuse_fake
 
   def train_step(state: gj.train.GANState, batch, key):
     images = batch["image"] if k > 1 else batch["image"][None]
@@ -101,8 +108,16 @@ def make_train_step(config: ml_collections.ConfigDict):
     for i in range(k):
       key_z, key_real, key_fake = jax.random.split(jax.random.fold_in(key, i), 3)
       y = None if labels is None else labels[i]
-      fake, generator = state.generator.apply(
-          common.latent(key_z, m, latent_dim, noise), y)
+      z = common.latent(key_z, m, latent_dim, noise)
+      if reuse_fake and i == k - 1:
+        # The generator's forward pass, kept for its update below: G does not
+        # change during the discriminator steps.
+        fake, generator_vjp, generator = jax.vjp(
+            lambda p, z=z, y=y: state.generator.apply(z, y, params=p),
+            state.generator.params, has_aux=True)
+        reused_labels = y
+      else:
+        fake, generator = state.generator.apply(z, y)
       fake = jax.lax.stop_gradient(fake)
 
       def discriminator_loss(params):
@@ -122,16 +137,26 @@ def make_train_step(config: ml_collections.ConfigDict):
                      d_fake=jax.nn.sigmoid(fake_logits).mean())
 
     key_z, key_d, key_y = jax.random.split(jax.random.fold_in(key, k), 3)
-    y = None if labels is None else jax.random.randint(key_y, (m,), 0, 10)
-    z = common.latent(key_z, m, latent_dim, noise)
+    if reuse_fake:
+      # The last discriminator step's fake batch, scored by the updated D and
+      # back-propagated through the generator's saved forward pass.
+      def g_loss_of_fake(fake):
+        logits, _ = state.discriminator.apply(fake, reused_labels, rngs=key_d)
+        return generator_loss(logits).mean()
 
-    def g_loss_fn(params):
-      fake, generator = state.generator.apply(z, y, params=params)
-      logits, _ = state.discriminator.apply(fake, y, rngs=key_d)
-      return generator_loss(logits).mean(), generator
+      g_loss, fake_grads = jax.value_and_grad(g_loss_of_fake)(fake)
+      (grads,) = generator_vjp(fake_grads)
+    else:
+      y = None if labels is None else jax.random.randint(key_y, (m,), 0, 10)
+      z = common.latent(key_z, m, latent_dim, noise)
 
-    (g_loss, generator), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-        state.generator.params)
+      def g_loss_fn(params):
+        fake, generator = state.generator.apply(z, y, params=params)
+        logits, _ = state.discriminator.apply(fake, y, rngs=key_d)
+        return generator_loss(logits).mean(), generator
+
+      (g_loss, generator), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+          state.generator.params)
     state = state.replace(generator=generator).apply_generator_gradients(grads)
     metrics["g_loss"] = g_loss
     return state, metrics

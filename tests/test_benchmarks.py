@@ -177,3 +177,21 @@ def test_torch_references_take_steps_on_tiny_sizes():
     reference = run.torch_reference(case, run.build_config(case, quick=True))
     losses = [reference.step() for _ in range(2)]
     assert np.all(np.isfinite(losses)), case.name
+
+
+@pytest.mark.parametrize("form", ["im2col", "s2d", "custom_vjp"])
+def test_conv_variants_equal_the_strided_convolution(form):
+  # The formulations benchmarks/conv_variants.py times are the same function:
+  # outputs and both gradients against lax's stride-2 convolution.
+  import jax.numpy as jnp
+  from benchmarks import conv_variants
+
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+  k = jax.random.normal(jax.random.key(1), (4, 4, 3, 5))
+  f = conv_variants.FORMS[form]
+  np.testing.assert_allclose(f(x, k), conv_variants.direct(x, k),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda g: lambda x, k: jnp.sum(jnp.sin(g(x, k)))
+  for got, want in zip(jax.grad(loss(f), argnums=(0, 1))(x, k),
+                       jax.grad(loss(conv_variants.direct), argnums=(0, 1))(x, k)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -39,6 +39,57 @@ def test_gan_smoke_two_steps_end_to_end(tmp_path, conditional):
   assert os.listdir(tmp_path / "checkpoints") == ["2"]
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_dcgan_generator_step_reuses_the_discriminator_steps_fake(conditional):
+  # pytorch/examples' DCGAN step: G's update back-propagates D_new(G(z)) for
+  # the z (and labels) of the discriminator's update, through one G forward.
+  import jax
+  import jax.numpy as jnp
+  import optax
+  import gans_jax as gj
+  from experiments import common
+
+  config = dcgan_config.get_config("smoke")
+  config.model.conditional = conditional
+  assert config.gan.reuse_fake
+  state = dcgan.create_state(config)
+  # Plain gradient steps for G, so that its update is its gradient.
+  sgd = optax.sgd(1.0)
+  state = state.replace(g_optimizer=sgd,
+                        g_opt_state=sgd.init(state.generator.params))
+  m, size = config.train.batch_size, config.data.image_size
+  batch = {"image": jax.random.uniform(jax.random.key(1), (m, size, size, 1),
+                                       minval=-1, maxval=1),
+           "label": jnp.arange(m) % 10}
+  key = jax.random.key(2)
+  new_state, _ = jax.jit(gan.make_train_step(config))(state, batch, key)
+
+  key_z, _, _ = jax.random.split(jax.random.fold_in(key, 0), 3)
+  z = common.latent(key_z, m, config.model.latent_dim, config.model.noise)
+  labels = batch["label"] if conditional else None
+  key_d = jax.random.split(jax.random.fold_in(key, 1), 3)[1]
+
+  def g_loss(params):
+    fake, _ = state.generator.apply(z, labels, params=params)
+    logits, _ = new_state.discriminator.apply(fake, labels, rngs=key_d)
+    return gj.losses.generator_nonsaturating_loss(logits).mean()
+
+  grads = jax.grad(g_loss)(state.generator.params)
+  expected = jax.tree.map(lambda p, g: p - g, state.generator.params, grads)
+  for a, b in zip(jax.tree.leaves(new_state.generator.params),
+                  jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # With fresh noise (Algorithm 1) the update differs.
+  config.gan.reuse_fake = False
+  fresh, _ = jax.jit(gan.make_train_step(config))(state, batch, key)
+  assert not all(np.allclose(a, b) for a, b in zip(
+      jax.tree.leaves(fresh.generator.params), jax.tree.leaves(expected)))
+  # The discriminator's update does not depend on the choice.
+  for a, b in zip(jax.tree.leaves(fresh.discriminator.params),
+                  jax.tree.leaves(new_state.discriminator.params)):
+    np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["smoke", "conditional"])
 def test_dcgan_smoke_two_steps_end_to_end(tmp_path, preset):

@@ -11,7 +11,12 @@ Presets (``--config=experiments/configs/dcgan.py:PRESET``):
 The paper: all-convolutional nets, BatchNorm in both (not on G's output nor
 D's input), ReLU/tanh generator, LeakyReLU(0.2) discriminator, weights
 N(0, 0.02), Adam lr 2e-4 with beta1 = 0.5, batch 128 (64 in the reference
-pytorch/examples implementation, used for the digits).
+pytorch/examples implementation, used for the digits). As in pytorch/examples
+and the authors' dcgan.torch, the generator's update scores the fake batch of
+the discriminator's update (with the updated discriminator, as
+pytorch/examples), so each step runs the generator forward once
+(``gan.reuse_fake``; False draws fresh noise, as Goodfellow et al.'s
+Algorithm 1).
 """
 
 import ml_collections
@@ -36,6 +41,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.gan = ml_collections.ConfigDict(dict(
       k=1,                       # discriminator steps per generator step
       generator_loss="non_saturating",
+      reuse_fake=True,           # G's step scores the D step's fake batch
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=2e-4, b1=0.5, b2=0.999))

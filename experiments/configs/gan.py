@@ -41,6 +41,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.gan = ml_collections.ConfigDict(dict(
       k=1,                            # discriminator steps per generator step (Alg. 1)
       generator_loss="non_saturating",  # or 'minimax' (log(1 - D(G(z))), Eq. 1)
+      reuse_fake=False,               # G's step draws fresh noise (Alg. 1)
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam",                    # 'sgd' (the paper; the mnist presets) or 'adam'
