@@ -1208,6 +1208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(args.json, "w", encoding="utf-8") as f:
       json.dump(results, f, indent=2)
   log(f"wrote {output} (worker logs in {log_dir})")
+  if args.quick:
+    print("quick mode: tiny models; the ratios below are a smoke test, "
+          "not measurements")
   for line in target_lines(results):
     print(line)
   return 1 if results["errors"] else 0
