@@ -11,7 +11,6 @@ import os
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -138,6 +137,25 @@ def digits_evaluation(config: ml_collections.ConfigDict,
   test, _ = gdata.load_digits_split("test", image_size=config.data.image_size,
                                     channels=config.data.channels)
   return classifier_lib.digit_metrics(classifier, samples, test)
+
+
+def evaluate_image_samples(config: ml_collections.ConfigDict,
+                           sample: Callable[[Any, jax.Array], jax.Array], state,
+                           workdir: str, *, keep: int | None = 1000) -> dict[str, Any]:
+  """The image experiments' final evaluation: ``config.eval.num_samples``
+  samples from ``sample(state, key)`` (500 per call), a 10x10 grid in
+  ``samples.png``, the digit metrics, and results written with the first
+  ``keep`` samples (all if None)."""
+  samples = sample_in_batches(lambda key: sample(state, key),
+                              jax.random.key(config.train.seed + 2),
+                              config.eval.num_samples, 500)
+  if jax.process_index() == 0:
+    image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
+                               nrow=10)
+  results = digits_evaluation(config, samples)
+  write_results(workdir, config.train.num_steps, results,
+                samples if keep is None else samples[:keep])
+  return results
 
 
 def write_results(workdir: str, step: int, results: dict[str, Any],

@@ -90,16 +90,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "interpolation.png"), walk,
                                nrow=10)
-  sample = gan.make_sampler(config, 500)
-  samples = common.sample_in_batches(lambda key: sample(state, key),
-                                     jax.random.key(config.train.seed + 2),
-                                     config.eval.num_samples, 500)
-  if jax.process_index() == 0:
-    image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
-                               nrow=10)
-  results = common.digits_evaluation(config, samples)
-  common.write_results(workdir, config.train.num_steps, results, samples)
-  return results
+  return common.evaluate_image_samples(config, gan.make_sampler(config, 500),
+                                       state, workdir, keep=None)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ from flax import struct
 import gans_jax as gj
 from experiments import common
 from experiments.configs import wgan as wgan_config
-from gans_jax.eval import images as image_eval
 from gans_jax.eval import plots
 from gans_jax.train import config as config_lib
 
@@ -213,16 +212,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ["w_estimate", "quality/classifier_fd"] if quality else ["w_estimate"],
         os.path.join(workdir, "w_estimate.png"),
         title="WGAN: the critic's estimate and sample quality")
-  sample = make_sampler(config, 500)
-  samples = common.sample_in_batches(lambda key: sample(state, key),
-                                     jax.random.key(config.train.seed + 2),
-                                     config.eval.num_samples, 500)
-  if jax.process_index() == 0:
-    image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
-                               nrow=10)
-  results = common.digits_evaluation(config, samples)
-  common.write_results(workdir, config.train.num_steps, results, samples[:1000])
-  return results
+  return common.evaluate_image_samples(config, make_sampler(config, 500), state,
+                                       workdir)
 
 
 if __name__ == "__main__":
