@@ -139,6 +139,15 @@ def digits_evaluation(config: ml_collections.ConfigDict,
   return classifier_lib.digit_metrics(classifier, samples, test)
 
 
+def final_samples(config: ml_collections.ConfigDict,
+                  sample: Callable[[Any, jax.Array], jax.Array], state) -> np.ndarray:
+  """The ``config.eval.num_samples`` samples every experiment evaluates, drawn
+  from ``sample(state, key)`` (500 per call) with one key per seed."""
+  return sample_in_batches(lambda key: sample(state, key),
+                           jax.random.key(config.train.seed + 2),
+                           config.eval.num_samples, 500)
+
+
 def evaluate_image_samples(config: ml_collections.ConfigDict,
                            sample: Callable[[Any, jax.Array], jax.Array], state,
                            workdir: str, *, keep: int | None = 1000) -> dict[str, Any]:
@@ -146,9 +155,7 @@ def evaluate_image_samples(config: ml_collections.ConfigDict,
   samples from ``sample(state, key)`` (500 per call), a 10x10 grid in
   ``samples.png``, the digit metrics, and results written with the first
   ``keep`` samples (all if None)."""
-  samples = sample_in_batches(lambda key: sample(state, key),
-                              jax.random.key(config.train.seed + 2),
-                              config.eval.num_samples, 500)
+  samples = final_samples(config, sample, state)
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
                                nrow=10)

@@ -196,10 +196,7 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
   """Parzen-window log-likelihood of the test split (Table 1), and for the
   built-in digits the classifier metrics."""
   e = config.eval
-  sample = make_sampler(config, 500)
-  samples = common.sample_in_batches(lambda key: sample(state, key),
-                                     jax.random.key(config.train.seed + 2),
-                                     e.num_samples, 500)
+  samples = common.final_samples(config, make_sampler(config, 500), state)
   results = {}
   validation = common.held_out_images(config, e.validation_split, e.num_validation)
   test = common.held_out_images(config, "test", e.num_test)
