@@ -237,28 +237,35 @@ def dragan_penalty(
     mode: Mode,
     scale: float = 0.5,
     target: float = 1.0,
+    interpolate: bool = True,
 ) -> jax.Array:
-  r"""DRAGAN gradient penalty at noisy perturbations of real data.
+  r"""DRAGAN gradient penalty around noisy perturbations of real data.
 
   .. math::
-    \hat x_i = x_i + s \cdot \sigma(x) \cdot u_i,
-    \quad u_i \sim U[0, 1]^{\dim x}, \qquad
+    x^p_i = x_i + s \cdot \sigma(x) \cdot u_i,
+    \quad u_i \sim U[0, 1)^{\dim x}, \qquad
+    \hat x_i = x_i + \alpha_i (x^p_i - x_i), \quad \alpha_i \sim U[0, 1],
+
+  .. math::
     p_i = \left(\lVert \nabla_{\hat x_i} D(\hat x_i) \rVert_2 - t\right)^2
 
   where :math:`\sigma(x)` is the standard deviation of all entries of the
-  real batch and :math:`u_i` is drawn elementwise. This is the perturbation
-  of the authors' reference code (``x + 0.5 * x.std() * U[0, 1)``); the
-  paper's text describes Gaussian noise :math:`\delta \sim N(0, cI)` instead.
-  No extra interpolation between :math:`x` and :math:`\hat x` is done.
+  real batch, :math:`u_i` is drawn elementwise and :math:`\alpha_i` once per
+  example. This is the authors' reference code (``X_p = X + 0.5 * X.std() *
+  U[0, 1)``, then the gradient at ``X + alpha * (X_p - X)``); the paper's
+  text describes Gaussian noise :math:`\delta \sim N(0, cI)` instead.
+  ``interpolate=False`` penalises at :math:`x^p_i` itself (:math:`\alpha = 1`).
 
   Args:
     critic: function from a batch ``(B, ...)`` to scores ``(B,)`` or
       ``(B, 1)``.
     real: real examples, shape ``(B, ...)``.
-    key: PRNG key for the perturbation.
+    key: PRNG key for the perturbation and the interpolation.
     mode: ``"per_example"`` or ``"batch"``; see the module docstring.
     scale: the factor :math:`s` on the batch standard deviation.
     target: the gradient norm the penalty pulls towards.
+    interpolate: take the gradient between :math:`x` and :math:`x^p` (the
+      reference code) rather than at :math:`x^p`.
 
   Returns:
     Per-example penalties of shape ``(B,)``, in at least float32. Multiply
@@ -266,11 +273,16 @@ def dragan_penalty(
 
   References:
     Kodali et al., On Convergence and Stability of GANs, 2017
-    (arXiv 1705.07215).
+    (arXiv 1705.07215); the reference code, kodalinaveen3/DRAGAN.
   """
+  key_noise, key_alpha = jax.random.split(key)
   x = _at_least_float32(real)
-  u = jax.random.uniform(key, real.shape, dtype=x.dtype)
-  x_hat = (x + scale * jnp.std(x) * u).astype(real.dtype)
+  u = jax.random.uniform(key_noise, real.shape, dtype=x.dtype)
+  difference = scale * jnp.std(x) * u
+  if interpolate:
+    alpha_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    difference = jax.random.uniform(key_alpha, alpha_shape, dtype=x.dtype) * difference
+  x_hat = (x + difference).astype(real.dtype)
   excess = gradient_norms(critic, x_hat, mode=mode) - target
   return jnp.square(excess)
 

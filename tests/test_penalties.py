@@ -175,32 +175,70 @@ def test_gradient_penalty_epsilon_is_uniform_and_key_determined():
   assert not np.allclose(e, eps(jax.random.key(1)))
 
 
-def test_dragan_perturbation_is_uniform_times_scale_times_batch_std():
-  b, d, scale = 8, 2000, 0.5
-  x = _batch((b, d), 4) * 3.0 + 1.0
-  step = scale * float(jnp.std(x))
-  key = jax.random.key(5)
+def _dragan_probes(x, step):
+  """Critics whose penalties (target 0) reveal DRAGAN's x_hat - x = delta.
 
-  # Each critic row depends only on its own row of x_hat (the data x is a
-  # constant), so "batch" mode gives per-example gradients. With target 0:
-  # D = |relu(x_hat - x)|^2 / 2 gives |relu(delta)|^2 with delta = step * u.
+  Each critic row depends only on its own row of x_hat (the data x is a
+  constant), so "batch" mode gives per-example gradients.
+  """
+  # D = |relu(x_hat - x)|^2 / 2 has penalty |relu(delta)|^2.
   def positive_part(x_hat):
     return 0.5 * jnp.sum(jax.nn.relu(x_hat - x) ** 2, axis=1)
 
-  # Gradient entries are indicators of u < 0 or u > 1 (with margin for the
-  # rounding of x + delta), so the squared norm counts entries outside [0, 1].
-  def outside_unit_interval(x_hat):
+  # Gradient entries are indicators of delta < 0 or delta > step (with margin
+  # for the rounding of x + delta), so the penalty counts entries outside.
+  def outside_step(x_hat):
     delta = x_hat - x
     return jnp.sum(jax.nn.relu(-delta) + jax.nn.relu(delta - 1.01 * step),
                    axis=1)
 
+  return positive_part, outside_step
+
+
+def test_dragan_perturbation_without_interpolation_is_uniform_times_scale_times_std():
+  b, d, scale = 8, 2000, 0.5
+  x = _batch((b, d), 4) * 3.0 + 1.0
+  step = scale * float(jnp.std(x))
+  key = jax.random.key(5)
+  positive_part, outside_step = _dragan_probes(x, step)
   second_moment = penalties.dragan_penalty(
-      positive_part, x, key, mode="batch", scale=scale, target=0.0)
+      positive_part, x, key, mode="batch", scale=scale, target=0.0,
+      interpolate=False)
   # E[u^2] = 1/3 for U[0, 1] (1/6 for U[-1, 1], 1 for N(0, 1)).
   assert abs(float(jnp.mean(second_moment)) / (step ** 2 * d) - 1 / 3) < 0.02
   outside = penalties.dragan_penalty(
-      outside_unit_interval, x, key, mode="batch", scale=scale, target=0.0)
+      outside_step, x, key, mode="batch", scale=scale, target=0.0,
+      interpolate=False)
   np.testing.assert_array_equal(outside, np.zeros(b))
+
+
+def test_dragan_interpolates_with_one_alpha_per_example():
+  # The reference code: x_hat = x + alpha (x_p - x), x_p = x + s std(x) u,
+  # alpha ~ U[0, 1] per example. Per row the penalty of positive_part is
+  # alpha_i^2 step^2 sum_j u_ij^2 ~= alpha_i^2 step^2 d / 3.
+  b, d, scale = 256, 400, 0.5
+  x = _batch((b, d), 6)
+  step = scale * float(jnp.std(x))
+  key = jax.random.key(9)
+  positive_part, outside_step = _dragan_probes(x, step)
+  moment = np.asarray(penalties.dragan_penalty(
+      positive_part, x, key, mode="batch", scale=scale, target=0.0))
+  alpha = np.sqrt(3 * moment / (step ** 2 * d))
+  # Uniform alphas: mean 1/2, std 0.289. One alpha per element instead would
+  # make every row's moment the same (std ~0); none would leave alpha = 1.
+  assert abs(alpha.mean() - 0.5) < 0.06
+  assert 0.2 < alpha.std() < 0.36
+  assert alpha.min() < 0.1 and alpha.max() > 0.9
+  outside = penalties.dragan_penalty(outside_step, x, key, mode="batch",
+                                     scale=scale, target=0.0)
+  np.testing.assert_array_equal(outside, np.zeros(b))
+  # Different keys, different perturbations; the same key, the same.
+  again = penalties.dragan_penalty(positive_part, x, key, mode="batch",
+                                   scale=scale, target=0.0)
+  np.testing.assert_array_equal(again, moment)
+  other = penalties.dragan_penalty(positive_part, x, jax.random.key(10),
+                                   mode="batch", scale=scale, target=0.0)
+  assert not np.allclose(other, moment)
 
 
 def _coupled_critic(params):
