@@ -143,6 +143,27 @@ def test_layer_implementations_share_parameters_and_outputs():
       rtol=1e-5, atol=1e-5)
 
 
+def test_auto_takes_the_phase_form_on_cpu_and_the_direct_form_elsewhere(monkeypatch):
+  from gans_jax.nn import layers
+  assert layers.conv_transpose2x_implementation("auto") == "phase"  # tests run on CPU
+  layer = ConvTranspose2x(3, 5, rngs=nnx.Rngs(0))
+  assert layer.implementation == "auto"
+  calls = []
+  for backend in ("gpu", "tpu", "cpu"):
+    monkeypatch.setattr(layers.jax, "default_backend", lambda b=backend: b)
+    form = layers.conv_transpose2x_implementation("auto")
+    calls.append(form)
+    assert layers.conv_transpose2x_implementation("phase") == "phase"
+  assert calls == ["direct", "direct", "phase"]
+  # The layer resolves it when called, so the same weights run either way.
+  monkeypatch.setattr(layers.jax, "default_backend", lambda: "gpu")
+  used = []
+  monkeypatch.setitem(layers._CONV_TRANSPOSE2X_IMPLS, "direct",
+                      lambda x, k: used.append("direct") or conv_transpose2x_direct(x, k))
+  layer(_random((1, 2, 2, 3), 13))
+  assert used == ["direct"]
+
+
 def test_layer_rejects_unknown_implementation():
   with pytest.raises(ValueError, match="phase"):
     ConvTranspose2x(2, 2, implementation="fft", rngs=nnx.Rngs(0))

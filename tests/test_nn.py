@@ -139,7 +139,7 @@ def test_dcgan_critic_without_batch_norm_scores_examples_independently(norm):
 
 def test_dcgan_generator_direct_and_phase_upsampling_agree():
   phase = gnn.DCGANGenerator(LATENT, image_size=32, channels=3, features=4,
-                             rngs=nnx.Rngs(0))
+                             conv_transpose="phase", rngs=nnx.Rngs(0))
   direct = gnn.DCGANGenerator(LATENT, image_size=32, channels=3, features=4,
                               conv_transpose="direct", rngs=nnx.Rngs(0))
   assert all(u.implementation == "phase" for u in phase.upsample)

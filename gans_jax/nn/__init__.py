@@ -16,9 +16,10 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
-from gans_jax.nn.layers import (ACTIVATIONS, ConvTranspose2x,
-                                LatentProjection, Maxout,
+from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
+                                ConvTranspose2x, LatentProjection, Maxout,
                                 conv_transpose2x_direct,
+                                conv_transpose2x_implementation,
                                 conv_transpose2x_phase, dcgan_kernel_init,
                                 dcgan_scale_init, dropout_keys, fan_avg_uniform,
                                 get_activation,
@@ -30,6 +31,7 @@ from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
 
 __all__ = [
     "ACTIVATIONS",
+    "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
     "DCGANDiscriminator",
     "DCGANGenerator",
@@ -42,6 +44,7 @@ __all__ = [
     "ResidualBlock",
     "SUPPORTED_IMAGE_SIZES",
     "conv_transpose2x_direct",
+    "conv_transpose2x_implementation",
     "conv_transpose2x_phase",
     "dcgan_kernel_init",
     "dcgan_scale_init",

@@ -16,6 +16,8 @@ by a normalisation carry no bias (it would be cancelled); the others do.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -41,10 +43,10 @@ def _num_levels(image_size: int, model: str) -> int:
   return {32: 3, 64: 4}[image_size]
 
 
-def _batch_norm(num_features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
+def _batch_norm(num_features: int, dtype: Any, rngs: nnx.Rngs) -> nnx.BatchNorm:
   # momentum 0.9 is PyTorch's default running-average momentum of 0.1.
   return nnx.BatchNorm(num_features, momentum=0.9, epsilon=1e-5,
-                       scale_init=dcgan_scale_init, rngs=rngs)
+                       scale_init=dcgan_scale_init, dtype=dtype, rngs=rngs)
 
 
 class DCGANGenerator(nnx.Module):
@@ -72,7 +74,8 @@ class DCGANGenerator(nnx.Module):
   def __init__(self, latent_dim: int = 100, *, image_size: int,
                channels: int, features: int = 64,
                num_classes: int | None = None, batch_norm: bool = True,
-               conv_transpose: str = "phase", rngs: nnx.Rngs):
+               conv_transpose: str = "auto", dtype: Any = None,
+               rngs: nnx.Rngs):
     """Builds the generator.
 
     Args:
@@ -83,8 +86,11 @@ class DCGANGenerator(nnx.Module):
         2F, 4F, 8F.
       num_classes: number of classes for a conditional generator, or None.
       batch_norm: BatchNorm after every hidden layer.
-      conv_transpose: ``'phase'`` or ``'direct'`` (see
+      conv_transpose: ``'auto'`` (phase form on the CPU, direct elsewhere),
+        ``'phase'`` or ``'direct'`` (see
         :class:`~gans_jax.nn.layers.ConvTranspose2x`).
+      dtype: computation dtype (``None``: float32); parameters and BatchNorm
+        statistics stay float32 and images are returned in float32.
       rngs: parameter initialisation keys.
     """
     levels = _num_levels(image_size, "DCGANGenerator")
@@ -96,13 +102,13 @@ class DCGANGenerator(nnx.Module):
     widths.append(channels)
     self.project = LatentProjection(latent_dim + (num_classes or 0),
                                     widths[0], use_bias=not batch_norm,
-                                    rngs=rngs)
+                                    dtype=dtype, rngs=rngs)
     self.upsample = nnx.List([
         ConvTranspose2x(widths[i], widths[i + 1],
                         use_bias=not batch_norm or i == levels - 1,
-                        implementation=conv_transpose, rngs=rngs)
+                        implementation=conv_transpose, dtype=dtype, rngs=rngs)
         for i in range(levels)])
-    self.norms = nnx.List([_batch_norm(w, rngs) for w in widths[:-1]]
+    self.norms = nnx.List([_batch_norm(w, dtype, rngs) for w in widths[:-1]]
                           if batch_norm else [])
 
   def __call__(self, z: Array, labels: Array | None = None, *,
@@ -127,7 +133,7 @@ class DCGANGenerator(nnx.Module):
         h = self.norms[i](h)
       h = jax.nn.relu(h)
       h = up(h)
-    return jnp.tanh(h)
+    return jnp.tanh(h.astype(jnp.float32))
 
 
 class DCGANDiscriminator(nnx.Module):
@@ -153,7 +159,7 @@ class DCGANDiscriminator(nnx.Module):
 
   def __init__(self, *, image_size: int, channels: int, features: int = 64,
                num_classes: int | None = None, norm: str | None = "batch",
-               rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds the discriminator.
 
     Args:
@@ -164,6 +170,8 @@ class DCGANDiscriminator(nnx.Module):
       num_classes: number of classes for a conditional discriminator, or
         None.
       norm: ``'batch'``, ``'layer'`` or ``None``.
+      dtype: computation dtype (``None``: float32); parameters and BatchNorm
+        statistics stay float32 and scores are returned in float32.
       rngs: parameter initialisation keys.
     """
     levels = _num_levels(image_size, "DCGANDiscriminator")
@@ -178,17 +186,17 @@ class DCGANDiscriminator(nnx.Module):
         nnx.Conv(widths[i], widths[i + 1], kernel_size=(4, 4), strides=2,
                  padding=((1, 1), (1, 1)),
                  use_bias=i == 0 or norm is None,
-                 kernel_init=dcgan_kernel_init, rngs=rngs)
+                 kernel_init=dcgan_kernel_init, dtype=dtype, rngs=rngs)
         for i in range(levels)])
     if norm == "batch":
-      norms = [_batch_norm(w, rngs) for w in widths[2:]]
+      norms = [_batch_norm(w, dtype, rngs) for w in widths[2:]]
     elif norm == "layer":
-      norms = [image_layer_norm(w, rngs=rngs) for w in widths[2:]]
+      norms = [image_layer_norm(w, dtype=dtype, rngs=rngs) for w in widths[2:]]
     else:
       norms = []
     self.norms = nnx.List(norms)
     self.output = nnx.Conv(widths[-1], 1, kernel_size=(4, 4), padding="VALID",
-                           kernel_init=dcgan_kernel_init, rngs=rngs)
+                           kernel_init=dcgan_kernel_init, dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> Array:
@@ -219,4 +227,4 @@ class DCGANDiscriminator(nnx.Module):
       if i > 0 and self.norms:
         h = self.norms[i - 1](h)
       h = jax.nn.leaky_relu(h, negative_slope=0.2)
-    return self.output(h).reshape(x.shape[0])
+    return self.output(h).reshape(x.shape[0]).astype(jnp.float32)

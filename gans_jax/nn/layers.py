@@ -21,10 +21,12 @@ Initializer = Callable[..., Array]
 
 __all__ = [
     "ACTIVATIONS",
+    "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
     "LatentProjection",
     "Maxout",
     "conv_transpose2x_direct",
+    "conv_transpose2x_implementation",
     "conv_transpose2x_phase",
     "dcgan_kernel_init",
     "dcgan_scale_init",
@@ -159,7 +161,8 @@ def dcgan_scale_init(key: Array, shape: Sequence[int],
   return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
 
 
-def image_layer_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.LayerNorm:
+def image_layer_norm(num_features: int, *, dtype: Any = None,
+                     rngs: nnx.Rngs) -> nnx.LayerNorm:
   """LayerNorm over (H, W, C) of each example, per-channel scale and bias.
 
   .. math::
@@ -171,6 +174,8 @@ def image_layer_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.LayerNorm:
 
   Args:
     num_features: number of channels C.
+    dtype: computation dtype (``None``: float32); statistics are reduced in
+      float32 and parameters stay float32.
     rngs: parameter initialisation keys.
 
   Returns:
@@ -181,7 +186,7 @@ def image_layer_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.LayerNorm:
     Ba et al., 2016, arXiv 1607.06450.
   """
   return nnx.LayerNorm(num_features, reduction_axes=(-3, -2, -1),
-                       feature_axes=-1, epsilon=1e-5, rngs=rngs)
+                       feature_axes=-1, epsilon=1e-5, dtype=dtype, rngs=rngs)
 
 
 def label_one_hot(labels: Array | None, num_classes: int | None, *,
@@ -257,7 +262,8 @@ class Maxout(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *, pieces: int,
-               kernel_init: Initializer | None = None, rngs: nnx.Rngs):
+               kernel_init: Initializer | None = None, dtype: Any = None,
+               rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
@@ -265,6 +271,7 @@ class Maxout(nnx.Module):
       out_features: number of maxout units.
       pieces: number of affine pieces per unit (K).
       kernel_init: weight initialiser (Flax's ``Linear`` default if None).
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     if pieces < 1:
@@ -272,8 +279,8 @@ class Maxout(nnx.Module):
     self.out_features = out_features
     self.pieces = pieces
     kwargs = {} if kernel_init is None else {"kernel_init": kernel_init}
-    self.linear = nnx.Linear(in_features, out_features * pieces, rngs=rngs,
-                             **kwargs)
+    self.linear = nnx.Linear(in_features, out_features * pieces, dtype=dtype,
+                             rngs=rngs, **kwargs)
 
   def __call__(self, x: Array) -> Array:
     """Maps (..., in_features) to (..., out_features)."""
@@ -350,17 +357,45 @@ _CONV_TRANSPOSE2X_IMPLS = {
     "phase": conv_transpose2x_phase,
     "direct": conv_transpose2x_direct,
 }
+CONV_TRANSPOSE2X_IMPLEMENTATIONS = ("auto", *_CONV_TRANSPOSE2X_IMPLS)
+
+
+def conv_transpose2x_implementation(implementation: str = "auto") -> str:
+  """Resolves ``'auto'``: ``'phase'`` on the CPU, ``'direct'`` elsewhere.
+
+  XLA's CPU backend computes the gradients of strided transposed
+  convolutions slowly, and the phase form's stride-1 convolutions fast; on
+  GPUs and TPUs the transposed-convolution primitive maps onto the
+  vendor's own kernels (cuDNN), which the phase form's four convolutions and
+  interleave cannot beat. Both forms compute the same function with the same
+  parameters.
+  """
+  if implementation == "auto":
+    return "phase" if jax.default_backend() == "cpu" else "direct"
+  if implementation not in _CONV_TRANSPOSE2X_IMPLS:
+    raise ValueError(
+        f"implementation must be one of {CONV_TRANSPOSE2X_IMPLEMENTATIONS}, "
+        f"got {implementation!r}")
+  return implementation
+
+
+def _cast(x: Array, dtype: Any) -> Array:
+  return x if dtype is None else x.astype(dtype)
 
 
 class ConvTranspose2x(nnx.Module):
   """DCGAN's upsampling layer: a 4x4, stride-2 transposed convolution.
 
   Doubles the spatial size exactly (PyTorch ``ConvTranspose2d(k=4, s=2,
-  p=1)``). ``implementation='phase'`` (default) computes it as four stride-1
+  p=1)``). ``implementation='phase'`` computes it as four stride-1
   convolutions and a depth-to-space interleave (:func:`conv_transpose2x_phase`);
   ``'direct'`` calls ``jax.lax.conv_transpose``
-  (:func:`conv_transpose2x_direct`). Both read the same parameters, so weights
-  are interchangeable; the phase form trains several times faster on CPU.
+  (:func:`conv_transpose2x_direct`); ``'auto'`` (default) takes the phase form
+  on the CPU, where it trains several times faster, and the direct form on
+  GPUs and TPUs, where the backend's own transposed convolution is the fast
+  one (:func:`conv_transpose2x_implementation`, resolved when the layer is
+  called). Both forms compute the same function from the same parameters, so
+  weights are interchangeable.
 
   Parameters: ``kernel`` (4, 4, C_in, C_out), ``bias`` (C_out,). A PyTorch
   ``ConvTranspose2d`` weight (C_in, C_out, 4, 4) maps to ``kernel`` by
@@ -372,26 +407,28 @@ class ConvTranspose2x(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *,
-               use_bias: bool = True, implementation: str = "phase",
+               use_bias: bool = True, implementation: str = "auto",
                kernel_init: Initializer = dcgan_kernel_init,
                bias_init: Initializer = nnx.initializers.zeros,
-               rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
       in_features: input channels.
       out_features: output channels.
       use_bias: whether to add a per-channel bias.
-      implementation: ``'phase'`` or ``'direct'``.
+      implementation: ``'auto'``, ``'phase'`` or ``'direct'``.
       kernel_init: kernel initialiser (DCGAN's N(0, 0.02) by default).
       bias_init: bias initialiser.
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
-    if implementation not in _CONV_TRANSPOSE2X_IMPLS:
+    if implementation not in CONV_TRANSPOSE2X_IMPLEMENTATIONS:
       raise ValueError(
-          f"implementation must be one of {sorted(_CONV_TRANSPOSE2X_IMPLS)}, "
+          f"implementation must be one of {CONV_TRANSPOSE2X_IMPLEMENTATIONS}, "
           f"got {implementation!r}")
     self.implementation = implementation
+    self.dtype = dtype
     self.kernel = nnx.Param(
         kernel_init(rngs.params(), (4, 4, in_features, out_features)))
     self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,)))
@@ -399,9 +436,11 @@ class ConvTranspose2x(nnx.Module):
 
   def __call__(self, x: Array) -> Array:
     """Maps (B, H, W, C_in) to (B, 2H, 2W, C_out)."""
-    y = _CONV_TRANSPOSE2X_IMPLS[self.implementation](x, self.kernel[...])
+    form = _CONV_TRANSPOSE2X_IMPLS[
+        conv_transpose2x_implementation(self.implementation)]
+    y = form(_cast(x, self.dtype), _cast(self.kernel[...], self.dtype))
     if self.bias is not None:
-      y = y + self.bias[...]
+      y = y + _cast(self.bias[...], self.dtype)
     return y
 
 
@@ -427,7 +466,7 @@ class LatentProjection(nnx.Module):
                use_bias: bool = True,
                kernel_init: Initializer = dcgan_kernel_init,
                bias_init: Initializer = nnx.initializers.zeros,
-               rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
@@ -437,9 +476,11 @@ class LatentProjection(nnx.Module):
       use_bias: whether to add a per-channel bias.
       kernel_init: kernel initialiser (DCGAN's N(0, 0.02) by default).
       bias_init: bias initialiser.
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     self.size = size
+    self.dtype = dtype
     self.kernel = nnx.Param(
         kernel_init(rngs.params(), (size, size, in_features, out_features)))
     self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,)))
@@ -447,7 +488,8 @@ class LatentProjection(nnx.Module):
 
   def __call__(self, z: Array) -> Array:
     """Maps (B, in) to (B, size, size, out)."""
-    y = jnp.einsum("bi,hwio->bhwo", z, self.kernel[...])
+    y = jnp.einsum("bi,hwio->bhwo", _cast(z, self.dtype),
+                   _cast(self.kernel[...], self.dtype))
     if self.bias is not None:
-      y = y + self.bias[...]
+      y = y + _cast(self.bias[...], self.dtype)
     return y

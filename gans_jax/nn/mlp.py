@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +61,7 @@ class MLPGenerator(nnx.Module):
                activation: str = "relu",
                output_activation: str | None = "sigmoid",
                num_classes: int | None = None,
+               dtype: Any = None,
                rngs: nnx.Rngs):
     """Builds the generator.
 
@@ -71,6 +73,8 @@ class MLPGenerator(nnx.Module):
       output_activation: ``'sigmoid'`` (data in [0, 1]), ``'tanh'`` (data in
         [-1, 1]) or ``None`` (unbounded, e.g. toy 2-D points).
       num_classes: number of classes for a conditional generator, or None.
+      dtype: computation dtype (``None``: float32); parameters stay float32
+        and the samples are returned in float32.
       rngs: parameter initialisation keys.
     """
     self.latent_dim = latent_dim
@@ -80,10 +84,10 @@ class MLPGenerator(nnx.Module):
     self.output_activation = get_activation(output_activation)
     widths = [latent_dim + (num_classes or 0), *hidden]
     self.hidden = nnx.List([
-        nnx.Linear(i, o, kernel_init=_glorot_uniform, rngs=rngs)
+        nnx.Linear(i, o, kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
         for i, o in zip(widths[:-1], widths[1:])])
     self.output = nnx.Linear(widths[-1], math.prod(self.output_shape),
-                             kernel_init=_glorot_uniform, rngs=rngs)
+                             kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
 
   def __call__(self, z: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> Array:
@@ -102,7 +106,7 @@ class MLPGenerator(nnx.Module):
     h = z if one_hot is None else jnp.concatenate([z, one_hot], axis=-1)
     for layer in self.hidden:
       h = self.activation(layer(h))
-    x = self.output_activation(self.output(h))
+    x = self.output_activation(self.output(h).astype(jnp.float32))
     return x.reshape(z.shape[0], *self.output_shape)
 
 
@@ -142,6 +146,7 @@ class MLPDiscriminator(nnx.Module):
                input_dropout: float = 0.2,
                layer_norm: bool = False,
                num_classes: int | None = None,
+               dtype: Any = None,
                rngs: nnx.Rngs):
     """Builds the discriminator.
 
@@ -157,6 +162,8 @@ class MLPDiscriminator(nnx.Module):
       layer_norm: LayerNorm on each hidden layer's pre-activation (after the
         max for maxout layers), e.g. for WGAN-GP critics.
       num_classes: number of classes for a conditional discriminator, or None.
+      dtype: computation dtype (``None``: float32); parameters stay float32
+        and the scores are returned in float32.
       rngs: parameter initialisation keys.
     """
     self.input_shape = _as_shape(input_shape)
@@ -167,20 +174,20 @@ class MLPDiscriminator(nnx.Module):
     if self.maxout:
       self.hidden = nnx.List([
           Maxout(i, o, pieces=maxout_pieces, kernel_init=_glorot_uniform,
-                 rngs=rngs)
+                 dtype=dtype, rngs=rngs)
           for i, o in zip(widths[:-1], widths[1:])])
     else:
       self.hidden = nnx.List([
-          nnx.Linear(i, o, kernel_init=_glorot_uniform, rngs=rngs)
+          nnx.Linear(i, o, kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
           for i, o in zip(widths[:-1], widths[1:])])
-    self.norms = nnx.List([nnx.LayerNorm(o, rngs=rngs) for o in hidden]
-                          if layer_norm else [])
+    self.norms = nnx.List([nnx.LayerNorm(o, dtype=dtype, rngs=rngs)
+                           for o in hidden] if layer_norm else [])
     # Dropout holds no RNG state: keys come in at call time.
     self.input_dropout = nnx.Dropout(input_dropout) if input_dropout else None
     self.dropouts = nnx.List([nnx.Dropout(dropout) for _ in hidden]
                              if dropout else [])
     self.output = nnx.Linear(widths[-1], 1, kernel_init=_glorot_uniform,
-                             rngs=rngs)
+                             dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> Array:
@@ -215,4 +222,4 @@ class MLPDiscriminator(nnx.Module):
         h = self.activation(h)
       if self.dropouts:
         h = self.dropouts[i](h, rngs=keys[i])
-    return self.output(h)[:, 0]
+    return self.output(h)[:, 0].astype(jnp.float32)

@@ -19,6 +19,8 @@ Glorot uniform; all biases start at zero.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -56,17 +58,18 @@ def mean_pool(x: Array) -> Array:
 
 
 def _conv(in_features: int, out_features: int, kernel_size: int,
-          init: Initializer, rngs: nnx.Rngs) -> nnx.Conv:
+          init: Initializer, dtype: Any, rngs: nnx.Rngs) -> nnx.Conv:
   return nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
-                  padding="SAME", kernel_init=init, rngs=rngs)
+                  padding="SAME", kernel_init=init, dtype=dtype, rngs=rngs)
 
 
-def _norm(kind: str | None, num_features: int,
+def _norm(kind: str | None, num_features: int, dtype: Any,
           rngs: nnx.Rngs) -> nnx.Module | None:
   if kind == "batch":
-    return nnx.BatchNorm(num_features, momentum=0.9, epsilon=1e-5, rngs=rngs)
+    return nnx.BatchNorm(num_features, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                         rngs=rngs)
   if kind == "layer":
-    return image_layer_norm(num_features, rngs=rngs)
+    return image_layer_norm(num_features, dtype=dtype, rngs=rngs)
   return None
 
 
@@ -90,7 +93,8 @@ class ResidualBlock(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *,
-               resample: str | None, norm: str | None, rngs: nnx.Rngs):
+               resample: str | None, norm: str | None, dtype: Any = None,
+               rngs: nnx.Rngs):
     """Builds the block.
 
     Args:
@@ -98,6 +102,7 @@ class ResidualBlock(nnx.Module):
       out_features: output channels.
       resample: ``'up'``, ``'down'`` or ``None``.
       norm: ``'batch'``, ``'layer'`` or ``None``.
+      dtype: computation dtype (``None``: float32).
       rngs: parameter initialisation keys.
     """
     if resample not in _RESAMPLE:
@@ -108,13 +113,13 @@ class ResidualBlock(nnx.Module):
     # A down block keeps the width in its first convolution, as the official
     # code does; the other blocks change it there.
     mid = in_features if resample == "down" else out_features
-    self.norm1 = _norm(norm, in_features, rngs)
-    self.conv1 = _conv(in_features, mid, 3, _he_uniform, rngs)
-    self.norm2 = _norm(norm, mid, rngs)
-    self.conv2 = _conv(mid, out_features, 3, _he_uniform, rngs)
+    self.norm1 = _norm(norm, in_features, dtype, rngs)
+    self.conv1 = _conv(in_features, mid, 3, _he_uniform, dtype, rngs)
+    self.norm2 = _norm(norm, mid, dtype, rngs)
+    self.conv2 = _conv(mid, out_features, 3, _he_uniform, dtype, rngs)
     self.shortcut = (
         None if resample is None and in_features == out_features
-        else _conv(in_features, out_features, 1, _glorot_uniform, rngs))
+        else _conv(in_features, out_features, 1, _glorot_uniform, dtype, rngs))
 
   def __call__(self, x: Array) -> Array:
     """Maps (B, H, W, C_in) to (B, H', W', C_out), H' = 2H, H/2 or H."""
@@ -146,10 +151,11 @@ class _OptimizedDownBlock(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *,
-               rngs: nnx.Rngs):
-    self.conv1 = _conv(in_features, out_features, 3, _he_uniform, rngs)
-    self.conv2 = _conv(out_features, out_features, 3, _he_uniform, rngs)
-    self.shortcut = _conv(in_features, out_features, 1, _glorot_uniform, rngs)
+               dtype: Any = None, rngs: nnx.Rngs):
+    self.conv1 = _conv(in_features, out_features, 3, _he_uniform, dtype, rngs)
+    self.conv2 = _conv(out_features, out_features, 3, _he_uniform, dtype, rngs)
+    self.shortcut = _conv(in_features, out_features, 1, _glorot_uniform, dtype,
+                          rngs)
 
   def __call__(self, x: Array) -> Array:
     h = mean_pool(self.conv2(jax.nn.relu(self.conv1(x))))
@@ -172,24 +178,26 @@ class ResNetGenerator32(nnx.Module):
   """
 
   def __init__(self, latent_dim: int = 128, *, channels: int = 3,
-               features: int = 128, rngs: nnx.Rngs):
+               features: int = 128, dtype: Any = None, rngs: nnx.Rngs):
     """Builds the generator.
 
     Args:
       latent_dim: size of z.
       channels: output channels.
       features: width F of every residual block (DIM_G).
+      dtype: computation dtype (``None``: float32); parameters and BatchNorm
+        statistics stay float32 and images are returned in float32.
       rngs: parameter initialisation keys.
     """
     self.latent_dim = latent_dim
     self.features = features
     self.input = nnx.Linear(latent_dim, 4 * 4 * features,
-                            kernel_init=_glorot_uniform, rngs=rngs)
+                            kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
     self.blocks = nnx.List([
         ResidualBlock(features, features, resample="up", norm="batch",
-                      rngs=rngs) for _ in range(3)])
-    self.output_norm = _norm("batch", features, rngs)
-    self.output = _conv(features, channels, 3, _glorot_uniform, rngs)
+                      dtype=dtype, rngs=rngs) for _ in range(3)])
+    self.output_norm = _norm("batch", features, dtype, rngs)
+    self.output = _conv(features, channels, 3, _glorot_uniform, dtype, rngs)
 
   def __call__(self, z: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> Array:
@@ -209,7 +217,7 @@ class ResNetGenerator32(nnx.Module):
     for block in self.blocks:
       h = block(h)
     h = jax.nn.relu(self.output_norm(h))
-    return jnp.tanh(self.output(h))
+    return jnp.tanh(self.output(h).astype(jnp.float32))
 
 
 class ResNetCritic32(nnx.Module):
@@ -228,7 +236,7 @@ class ResNetCritic32(nnx.Module):
   """
 
   def __init__(self, *, channels: int = 3, features: int = 128,
-               norm: str | None = None, rngs: nnx.Rngs):
+               norm: str | None = None, dtype: Any = None, rngs: nnx.Rngs):
     """Builds the critic.
 
     Args:
@@ -245,16 +253,16 @@ class ResNetCritic32(nnx.Module):
           "independently)")
     self.channels = channels
     self.blocks = nnx.List([
-        _OptimizedDownBlock(channels, features, rngs=rngs),
+        _OptimizedDownBlock(channels, features, dtype=dtype, rngs=rngs),
         ResidualBlock(features, features, resample="down", norm=norm,
-                      rngs=rngs),
+                      dtype=dtype, rngs=rngs),
         ResidualBlock(features, features, resample=None, norm=norm,
-                      rngs=rngs),
+                      dtype=dtype, rngs=rngs),
         ResidualBlock(features, features, resample=None, norm=norm,
-                      rngs=rngs),
+                      dtype=dtype, rngs=rngs),
     ])
     self.output = nnx.Linear(features, 1, kernel_init=_glorot_uniform,
-                             rngs=rngs)
+                             dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> Array:
@@ -276,5 +284,5 @@ class ResNetCritic32(nnx.Module):
     h = x
     for block in self.blocks:
       h = block(h)
-    h = jnp.mean(jax.nn.relu(h), axis=(1, 2))
-    return self.output(h)[:, 0]
+    h = jnp.mean(jax.nn.relu(h).astype(jnp.float32), axis=(1, 2))
+    return self.output(h)[:, 0].astype(jnp.float32)
