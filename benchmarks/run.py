@@ -276,41 +276,19 @@ def create_state(case: Case, variant: Variant, config):
 
 def compile_like_fit(step_fn, *, steps_per_call: int, batch_axis: int,
                      seed: int, mesh=None):
-  """``step_fn`` jitted the way ``gans_jax.train.fit`` jits it.
-
-  The state is donated and replicated over the ``data`` mesh, the batch
-  sharded on it, the step key ``fold_in(key(seed), step)``, and
-  ``steps_per_call > 1`` steps run in one ``lax.scan``.
+  """``step_fn`` jitted the way ``gans_jax.train.fit`` jits it (its own
+  :func:`gans_jax.train.loop.compile_step`).
 
   Returns:
     ``(compiled, state_sharding, batch_sharding)``; call
     ``compiled(state, batches, np.int32(first_step))``.
   """
-  import jax
-  import jax.numpy as jnp
-
   from gans_jax.train import distributed
+  from gans_jax.train import loop
 
   mesh = distributed.data_mesh() if mesh is None else mesh
-  k = steps_per_call
-  state_sharding = distributed.replicated(mesh)
-  batch_sharding = distributed.batch_sharding(
-      mesh, batch_axis=batch_axis + (1 if k > 1 else 0))
-  root_key = jax.random.key(seed)
-
-  def one_step(state, xs):
-    batch, step = xs
-    return step_fn(state, batch, jax.random.fold_in(root_key, step))
-
-  def call(state, batches, first_step):
-    if k == 1:
-      return one_step(state, (batches, first_step))
-    return jax.lax.scan(one_step, state, (batches, first_step + jnp.arange(k)))
-
-  compiled = jax.jit(call, donate_argnums=0,
-                     in_shardings=(state_sharding, batch_sharding, None),
-                     out_shardings=(state_sharding, state_sharding))
-  return compiled, state_sharding, batch_sharding
+  return loop.compile_step(step_fn, mesh=mesh, seed=seed,
+                           steps_per_call=steps_per_call, batch_axis=batch_axis)
 
 
 class JaxRunner:

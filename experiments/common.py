@@ -44,6 +44,20 @@ def validate_image_data(config: ml_collections.ConfigDict,
   config_lib.check_choice(config, "data.channels", (1, 3))
 
 
+DTYPES = ("float32", "bfloat16")
+
+
+def validate_dtype(config: ml_collections.ConfigDict) -> None:
+  config_lib.check_choice(config, "model.dtype", DTYPES)
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+  """``model.dtype`` for the models' ``dtype`` argument (``None`` for float32:
+  no casts at all)."""
+  import jax.numpy as jnp
+  return None if config.model.dtype == "float32" else jnp.dtype(config.model.dtype)
+
+
 def check_preset(name: str | None, presets: dict[str, Any]) -> str:
   if name not in presets:
     raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(presets)}")
@@ -142,10 +156,24 @@ def digits_evaluation(config: ml_collections.ConfigDict,
 def final_samples(config: ml_collections.ConfigDict,
                   sample: Callable[[Any, jax.Array], jax.Array], state) -> np.ndarray:
   """The ``config.eval.num_samples`` samples every experiment evaluates, drawn
-  from ``sample(state, key)`` (500 per call) with one key per seed."""
+  from ``sample(state, key)`` (500 per call) with the run's evaluation key."""
+  from gans_jax.train import keys
   return sample_in_batches(lambda key: sample(state, key),
-                           jax.random.key(config.train.seed + 2),
+                           keys.make_key(config.train.seed, "eval"),
                            config.eval.num_samples, 500)
+
+
+def sample_grid_hook(config: ml_collections.ConfigDict,
+                     sample: Callable[[Any, jax.Array], jax.Array], workdir: str,
+                     *, nrow: int = 8) -> list:
+  """A :class:`SampleGrid` of ``sample(state, key)`` with the run's fixed
+  sampling key every ``train.sample_every`` steps (none when 0)."""
+  from gans_jax.train import keys
+  if not config.train.sample_every:
+    return []
+  fixed_key = keys.make_key(config.train.seed, "sample")
+  return [SampleGrid(lambda s: sample(s, fixed_key), workdir,
+                     every=config.train.sample_every, nrow=nrow)]
 
 
 def evaluate_image_samples(config: ml_collections.ConfigDict,
@@ -167,13 +195,13 @@ def evaluate_image_samples(config: ml_collections.ConfigDict,
 
 def write_results(workdir: str, step: int, results: dict[str, Any],
                   samples: np.ndarray | None = None, **arrays) -> None:
-  """Final numbers to metrics.jsonl and results.json; samples to samples.npz."""
+  """Final numbers to metrics.jsonl (replacing the same evaluation's record
+  from an earlier run of this workdir) and results.json; samples to
+  samples.npz."""
   from gans_jax.train import writer as writer_lib
   if jax.process_index() != 0:
     return
-  writer = writer_lib.MetricWriter(workdir, tensorboard=False)
-  writer.write_scalars(step, results)
-  writer.close()
+  writer_lib.replace_results(workdir, step, results)
   with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
     json.dump({"step": step, **results}, f, indent=2, sort_keys=True)
   if samples is not None:

@@ -40,6 +40,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 "eval.num_samples", "eval.interpolations"):
     config_lib.check_positive_int(config, field)
   config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
+  common.validate_dtype(config)
   config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   config_lib.check_positive_float(config, "optim.learning_rate")
@@ -49,13 +50,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
   num_classes = 10 if m.conditional else None
-  rngs = nnx.Rngs(config.train.seed)
+  rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
   generator = gj.nn.DCGANGenerator(
       m.latent_dim, image_size=d.image_size, channels=d.channels,
-      features=m.features, num_classes=num_classes, rngs=rngs)
+      features=m.features, num_classes=num_classes, dtype=dtype, rngs=rngs)
   discriminator = gj.nn.DCGANDiscriminator(
       image_size=d.image_size, channels=d.channels, features=m.features,
-      num_classes=num_classes, norm="batch", rngs=rngs)
+      num_classes=num_classes, norm="batch", dtype=dtype, rngs=rngs)
   o = config.optim
   adam = lambda: optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
   return gj.train.GANState.create(generator=generator, discriminator=discriminator,
@@ -76,16 +77,12 @@ def latent_walk(config: ml_collections.ConfigDict, state, key, *, rows: int,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = common.image_batches(config, num_microbatches=config.gan.k)
   state = create_state(config)
-  sample = gan.make_sampler(config, 64)
-  fixed_key = jax.random.key(config.train.seed + 1)
-  hooks = []
-  if config.train.sample_every:
-    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
-                                   every=config.train.sample_every))
+  hooks = common.sample_grid_hook(config, gan.make_sampler(config, 64), workdir)
   state = gj.train.fit(gan.make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if config.gan.k > 1 else 0)
 
-  walk = latent_walk(config, state, jax.random.key(config.train.seed + 3),
+  walk = latent_walk(config, state,
+                     gj.train.make_key(config.train.seed, "interpolation"),
                      rows=config.eval.interpolations)
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "interpolation.png"), walk,

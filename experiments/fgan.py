@@ -140,6 +140,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   else:
     _validate_images(config)
   _check_widths(config, "model.critic_hidden")
+  common.validate_dtype(config)
   config_lib.check_choice(config, "model.critic_activation",
                           set(layers.ACTIVATIONS))
   penalties = config_lib.get(config, "fgan.output_penalty")
@@ -174,27 +175,28 @@ def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation
   return optax.sgd(learning_rate)  # Algorithm 1: plain gradient steps
 
 
-def create_critic(config: ml_collections.ConfigDict, seed: int) -> nnx.Module:
+def create_critic(config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Module:
   """The variational function V_omega: an MLP returning raw scores."""
   m, d = config.model, config.data
   shape = 1 if is_mixture(config) else (d.image_size, d.image_size, d.channels)
   return gj.nn.MLPDiscriminator(
       shape, hidden=tuple(m.critic_hidden), maxout_pieces=None,
       activation=m.critic_activation, dropout=0.0, input_dropout=0.0,
-      rngs=nnx.Rngs(seed))
+      dtype=common.compute_dtype(config), rngs=rngs)
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
+  rngs = gj.train.init_rngs(config.train.seed)
   if is_mixture(config):
     generator = GaussianSampler(mean=m.init_mean, std=m.init_std)
   else:
     generator = gj.nn.MLPGenerator(
         m.latent_dim, (d.image_size, d.image_size, d.channels),
         hidden=tuple(m.g_hidden), activation="relu", output_activation="tanh",
-        rngs=nnx.Rngs(config.train.seed))
+        dtype=common.compute_dtype(config), rngs=rngs)
   return gj.train.GANState.create(
-      generator=generator, discriminator=create_critic(config, config.train.seed + 1),
+      generator=generator, discriminator=create_critic(config, rngs),
       g_optimizer=optimizer(config), d_optimizer=optimizer(config))
 
 
@@ -304,8 +306,9 @@ def make_divergence_estimator(config: ml_collections.ConfigDict, divergence: str
   numbers), so that differences between models are estimated sharply."""
   e = config.eval
   div = gj.divergences.get(divergence)
-  critics = [gj.train.Network.create(create_critic(config, 1000 + i))
-             for i in range(e.num_critics)]
+  rngs = nnx.Rngs(gj.train.make_key(config.train.seed, "critic_estimates"))
+  critics = [gj.train.Network.create(create_critic(config, rngs))
+             for _ in range(e.num_critics)]
   template = critics[0]
   initial = jax.tree.map(lambda *p: jnp.stack(p), *[c.params for c in critics])
   tx = optax.adam(optax.cosine_decay_schedule(e.critic_learning_rate, e.critic_steps))
@@ -351,7 +354,7 @@ def train_test_table(config: ml_collections.ConfigDict, data, thetas: np.ndarray
     ``{test divergence: (R, C) estimates}``, one per model and critic.
   """
   e = config.eval
-  seed = config.train.seed + 7
+  seed = config.train.seed + 7  # the data seed of the critics' samples
   batches = gj.data.ToyBatches(data, batch_size=e.critic_batch_size, seed=seed)
   real = np.stack([batches.minibatch(i) for i in range(e.critic_steps)])
   n = -(-e.num_estimate_samples // 16384) * min(e.num_estimate_samples, 16384)
@@ -363,7 +366,8 @@ def train_test_table(config: ml_collections.ConfigDict, data, thetas: np.ndarray
   table = {}
   for j, name in enumerate(e.test_divergences):
     estimate = make_divergence_estimator(config, name)
-    values = estimate(jnp.asarray(unique), real, real_eval, jax.random.key(seed + j))
+    key = jax.random.fold_in(gj.train.make_key(config.train.seed, "critic_estimates"), j)
+    values = estimate(jnp.asarray(unique), real, real_eval, key)
     table[name] = np.asarray(values, np.float64)[index.reshape(-1)]
   return table
 
@@ -525,12 +529,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return mixture_experiment(config, workdir)
   data = common.image_batches(config)
   state = create_state(config)
-  sample = gan.make_sampler(config, 100)
-  fixed_key = jax.random.key(config.train.seed + 1)
-  hooks = []
-  if config.train.sample_every:
-    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
-                                   every=config.train.sample_every, nrow=10))
+  hooks = common.sample_grid_hook(config, gan.make_sampler(config, 100), workdir,
+                                 nrow=10)
   state = gj.train.fit(make_train_step(config, config.fgan.divergence), state,
                        data, config, workdir, hooks=hooks)
   # Section 5's evaluation: Parzen-window log-likelihood of the test set.

@@ -47,6 +47,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 "eval.num_samples", "eval.num_validation", "eval.num_test"):
     config_lib.check_positive_int(config, field)
   config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
+  common.validate_dtype(config)
   config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
@@ -75,14 +76,14 @@ def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
   shape = (d.image_size, d.image_size, d.channels)
   num_classes = 10 if m.conditional else None
-  rngs = nnx.Rngs(config.train.seed)
+  rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
   generator = gj.nn.MLPGenerator(
       m.latent_dim, shape, hidden=tuple(m.g_hidden), activation="relu",
-      output_activation="tanh", num_classes=num_classes, rngs=rngs)
+      output_activation="tanh", num_classes=num_classes, dtype=dtype, rngs=rngs)
   discriminator = gj.nn.MLPDiscriminator(
       shape, hidden=tuple(m.d_hidden), maxout_pieces=m.maxout_pieces,
       dropout=m.d_dropout, input_dropout=m.d_input_dropout,
-      num_classes=num_classes, rngs=rngs)
+      num_classes=num_classes, dtype=dtype, rngs=rngs)
   return gj.train.GANState.create(
       generator=generator, discriminator=discriminator,
       g_optimizer=optimizer(config), d_optimizer=optimizer(config))
@@ -181,12 +182,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   k = config.gan.k
   data = common.image_batches(config, num_microbatches=k)
   state = create_state(config)
-  sample = make_sampler(config, 100)
-  fixed_key = jax.random.key(config.train.seed + 1)
-  hooks = []
-  if config.train.sample_every:
-    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
-                                   every=config.train.sample_every, nrow=10))
+  hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
+                                 nrow=10)
   state = gj.train.fit(make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if k > 1 else 0)
   return evaluate(config, state, workdir)

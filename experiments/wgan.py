@@ -44,7 +44,6 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from flax import struct
 
 import gans_jax as gj
 from experiments import common
@@ -61,6 +60,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_choice(config, "model.generator", ("dcgan", "mlp"))
   config_lib.check_choice(config, "model.generator_batch_norm", (True, False))
   config_lib.check_choice(config, "model.critic_norm", ("batch", "layer", "none"))
+  common.validate_dtype(config)
   for field in ("model.latent_dim", "model.features", "model.mlp_width",
                 "model.mlp_depth", "gan.n_critic", "gan.n_critic_warmup",
                 "gan.warmup_every", "eval.num_samples", "eval.quality_samples"):
@@ -82,32 +82,29 @@ def rmsprop(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   return optax.rmsprop(o.learning_rate, decay=o.decay, eps=o.eps, eps_in_sqrt=False)
 
 
-class WGANState(struct.PyTreeNode):
-  """The GAN's state and the critic rounds done in its current generator
-  iteration."""
-
-  gan: gj.train.GANState
-  critic_rounds: jax.Array
-
-
-def create_state(config: ml_collections.ConfigDict) -> WGANState:
+def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
+  """The generator, the critic, their RMSProps, and in ``extra`` the critic
+  rounds done in the current generator iteration."""
   m, d = config.model, config.data
-  rngs = nnx.Rngs(config.train.seed)
+  rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
   if m.generator == "mlp":
     generator = gj.nn.MLPGenerator(
         m.latent_dim, (d.image_size, d.image_size, d.channels),
-        hidden=(m.mlp_width,) * m.mlp_depth, output_activation="tanh", rngs=rngs)
+        hidden=(m.mlp_width,) * m.mlp_depth, output_activation="tanh",
+        dtype=dtype, rngs=rngs)
   else:
     generator = gj.nn.DCGANGenerator(
         m.latent_dim, image_size=d.image_size, channels=d.channels,
-        features=m.features, batch_norm=m.generator_batch_norm, rngs=rngs)
+        features=m.features, batch_norm=m.generator_batch_norm, dtype=dtype,
+        rngs=rngs)
   critic = gj.nn.DCGANDiscriminator(
       image_size=d.image_size, channels=d.channels, features=m.features,
-      norm=None if m.critic_norm == "none" else m.critic_norm, rngs=rngs)
-  gan = gj.train.GANState.create(generator=generator, discriminator=critic,
-                                 g_optimizer=rmsprop(config),
-                                 d_optimizer=rmsprop(config))
-  return WGANState(gan=gan, critic_rounds=jnp.zeros((), jnp.int32))
+      norm=None if m.critic_norm == "none" else m.critic_norm, dtype=dtype,
+      rngs=rngs)
+  return gj.train.GANState.create(generator=generator, discriminator=critic,
+                                  g_optimizer=rmsprop(config),
+                                  d_optimizer=rmsprop(config),
+                                  extra={"critic_rounds": jnp.zeros((), jnp.int32)})
 
 
 def make_train_step(config: ml_collections.ConfigDict):
@@ -148,19 +145,19 @@ def make_train_step(config: ml_collections.ConfigDict):
         state.generator.params)
     return state.replace(generator=generator).apply_generator_gradients(grads), g_loss
 
-  def train_step(state: WGANState, batch, key):
+  def train_step(state: gj.train.GANState, batch, key):
     images = batch["image"] if k > 1 else batch["image"][None]  # (k, B, ...)
-    gan = state.gan
     for i in range(k):
-      gan, w_estimate = critic_update(gan, images[i], jax.random.fold_in(key, i))
-    rounds = state.critic_rounds + 1
-    quota_met = rounds * k >= wgan_config.critic_iterations(config.gan, gan.step)
-    updated, g_loss = generator_update(gan, images.shape[1],
+      state, w_estimate = critic_update(state, images[i], jax.random.fold_in(key, i))
+    rounds = state.extra["critic_rounds"] + 1
+    quota_met = rounds * k >= wgan_config.critic_iterations(config.gan, state.step)
+    updated, g_loss = generator_update(state, images.shape[1],
                                        jax.random.fold_in(key, k))
-    gan = jax.tree.map(lambda new, old: jnp.where(quota_met, new, old), updated, gan)
-    state = WGANState(gan=gan, critic_rounds=jnp.where(quota_met, 0, rounds))
+    state = jax.tree.map(lambda new, old: jnp.where(quota_met, new, old),
+                         updated, state)
+    state = state.replace(extra={"critic_rounds": jnp.where(quota_met, 0, rounds)})
     return state, dict(w_estimate=w_estimate, g_loss=g_loss,
-                       generator_iterations=gan.step.astype(jnp.float32))
+                       generator_iterations=state.step.astype(jnp.float32))
 
   return train_step
 
@@ -170,8 +167,8 @@ def make_sampler(config: ml_collections.ConfigDict, num: int):
   latent_dim = config.model.latent_dim
 
   @jax.jit
-  def sample(state: WGANState, key):
-    return state.gan.sampling_generator()(jax.random.normal(key, (num, latent_dim)))
+  def sample(state: gj.train.GANState, key):
+    return state.sampling_generator()(jax.random.normal(key, (num, latent_dim)))
 
   return sample
 
@@ -186,7 +183,8 @@ class SampleQuality:
     self.sample = make_sampler(config, config.eval.quality_samples)
 
   def __call__(self, step: int, state, writer) -> None:
-    images = self.sample(state, jax.random.key(self.config.train.seed + 3))
+    images = self.sample(state, gj.train.make_key(self.config.train.seed,
+                                                  "quality"))
     fd = common.digits_evaluation(self.config, images)["eval/classifier_fd"]
     writer.write_scalars(step, {"quality/classifier_fd": fd})
 
@@ -194,12 +192,7 @@ class SampleQuality:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = common.image_batches(config, num_microbatches=config.gan.n_critic)
   state = create_state(config)
-  sample = make_sampler(config, 64)
-  fixed_key = jax.random.key(config.train.seed + 1)
-  hooks = []
-  if config.train.sample_every:
-    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
-                                   every=config.train.sample_every))
+  hooks = common.sample_grid_hook(config, make_sampler(config, 64), workdir)
   quality = config.data.dataset == "digits" and config.eval.quality_every > 0
   if quality:
     hooks.append(SampleQuality(config, every=config.eval.quality_every))

@@ -75,6 +75,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         config, image_sizes=(32,) if architecture == "resnet" else (32, 64))
     config_lib.check_positive_int(config, "model.features")
   config_lib.check_choice(config, "model.critic_norm", ("layer", "none"))
+  common.validate_dtype(config)
   config_lib.check_choice(config, "model.generator_batch_norm", (True, False))
   for field in ("model.latent_dim", "gan.n_critic", "gan.generator_batch_multiple",
                 "eval.num_samples"):
@@ -92,24 +93,28 @@ def create_models(config: ml_collections.ConfigDict, rngs: nnx.Rngs):
   """The generator and the critic named by ``model.architecture``."""
   m, d = config.model, config.data
   norm = None if m.critic_norm == "none" else m.critic_norm
+  dtype = common.compute_dtype(config)
   if m.architecture == "mlp":
     hidden = (m.width,) * m.depth
     generator = gj.nn.MLPGenerator(m.latent_dim, 2, hidden=hidden,
-                                   output_activation=None, rngs=rngs)
+                                   output_activation=None, dtype=dtype, rngs=rngs)
     critic = gj.nn.MLPDiscriminator(2, hidden=hidden, maxout_pieces=None,
                                     dropout=0.0, input_dropout=0.0,
-                                    layer_norm=norm == "layer", rngs=rngs)
+                                    layer_norm=norm == "layer", dtype=dtype,
+                                    rngs=rngs)
   elif m.architecture == "dcgan":
     generator = gj.nn.DCGANGenerator(
         m.latent_dim, image_size=d.image_size, channels=d.channels,
-        features=m.features, batch_norm=m.generator_batch_norm, rngs=rngs)
+        features=m.features, batch_norm=m.generator_batch_norm, dtype=dtype,
+        rngs=rngs)
     critic = gj.nn.DCGANDiscriminator(image_size=d.image_size, channels=d.channels,
-                                      features=m.features, norm=norm, rngs=rngs)
+                                      features=m.features, norm=norm, dtype=dtype,
+                                      rngs=rngs)
   else:
     generator = gj.nn.ResNetGenerator32(m.latent_dim, channels=d.channels,
-                                        features=m.features, rngs=rngs)
+                                        features=m.features, dtype=dtype, rngs=rngs)
     critic = gj.nn.ResNetCritic32(channels=d.channels, features=m.features,
-                                  norm=norm, rngs=rngs)
+                                  norm=norm, dtype=dtype, rngs=rngs)
   return generator, critic
 
 
@@ -123,7 +128,7 @@ def adam(config: ml_collections.ConfigDict, updates_per_iteration: int):
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
-  generator, critic = create_models(config, nnx.Rngs(config.train.seed))
+  generator, critic = create_models(config, gj.train.init_rngs(config.train.seed))
   return gj.train.GANState.create(
       generator=generator, discriminator=critic,
       g_optimizer=adam(config, 1), d_optimizer=adam(config, config.gan.n_critic),
@@ -206,12 +211,8 @@ def training_data(config: ml_collections.ConfigDict):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = create_state(config)
-  hooks = []
-  if config.train.sample_every and not is_toy(config):
-    sample = make_sampler(config, 64)
-    fixed_key = jax.random.key(config.train.seed + 1)
-    hooks.append(common.SampleGrid(lambda s: sample(s, fixed_key), workdir,
-                                   every=config.train.sample_every))
+  hooks = ([] if is_toy(config) else
+           common.sample_grid_hook(config, make_sampler(config, 64), workdir))
   data = training_data(config)
   state = gj.train.fit(make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if config.gan.n_critic > 1 else 0)
@@ -239,7 +240,7 @@ def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str) -> dict
   rng = np.random.default_rng([config.train.seed, 2**31 - 1])
   real = distribution.sample(rng, n)
   generated = np.asarray(make_sampler(config, n)(
-      state, jax.random.key(config.train.seed + 2)))
+      state, gj.train.make_key(config.train.seed, "eval")))
   critic = jax.jit(lambda s, x: s.discriminator.module()(x))
   scores = lambda x: np.asarray(critic(state, jnp.asarray(x)))
   results = {"eval/w_estimate": float(scores(real).mean() - scores(generated).mean())}

@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import portpicker
 import pytest
@@ -43,6 +46,42 @@ def test_two_process_run_trains_checkpoints_and_matches_one_process(tmp_path):
     assert a == pytest.approx(b, abs=1e-6)
   # It learned: the 25-Gaussians mixture has mean 0.
   assert max(abs(v) for v in two_result["mu"]) < 0.2
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_host_stops_every_host_at_one_checkpointed_step(tmp_path):
+  """JAX's preemption service (no collective per call) carries a SIGTERM
+  received by process 1 to process 0; both stop after the same call, the
+  checkpoint is written, and the restarted job resumes from it."""
+  port = portpicker.pick_unused_port()
+  worker = os.path.join(HERE, "multihost_worker.py")
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  procs = [subprocess.Popen([sys.executable, worker, str(i), "2", str(port), workdir,
+                             "100000", "wait"], env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  deadline = time.monotonic() + 240
+  while not os.path.exists(os.path.join(workdir, "ready")):
+    assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.2)
+  procs[1].send_signal(signal.SIGTERM)
+  outputs = [p.communicate(timeout=120)[0] for p in procs]
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+  stops = [int(re.search(r"^interrupted (\d+)$", out, re.M).group(1)) for out in outputs]
+  assert stops[0] == stops[1] and stops[0] >= 20 and stops[0] % 2 == 0
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(stops[0])]
+  # The restarted two-host job resumes from that step and finishes.
+  port = portpicker.pick_unused_port()
+  procs = [subprocess.Popen([sys.executable, worker, str(i), "2", str(port), workdir,
+                             str(stops[0] + 10)], env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  outputs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+  records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert records[-1]["step"] == stops[0] + 10
+  assert [r["step"] for r in records] == sorted({r["step"] for r in records})
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ image grids and plots."""
 import json
 import math
 import os
-import time
 
 import jax
 import numpy as np
@@ -254,9 +253,7 @@ def test_class_spread_rejects_out_of_range_labels():
 
 @pytest.fixture(scope="module")
 def trained():
-  start = time.perf_counter()
-  classifier = classifier_lib.train_digit_classifier(seed=0)
-  return classifier, time.perf_counter() - start
+  return classifier_lib.train_digit_classifier(seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -265,19 +262,17 @@ def digits():
 
 
 @pytest.mark.slow
-def test_classifier_trains_quickly_to_high_test_accuracy(trained, digits):
-  classifier, seconds = trained
+def test_classifier_trains_to_high_test_accuracy(trained, digits):
+  classifier = trained
   images, labels = digits["test"]
   accuracy = classifier.accuracy(images, labels)
   assert accuracy >= 0.95
   assert classifier.test_accuracy == pytest.approx(accuracy)
-  # Generous against a loaded CI machine; about 5 s on an idle CPU core.
-  assert seconds < 60
 
 
 @pytest.mark.slow
 def test_classifier_accepts_rgb_and_other_sizes(trained):
-  classifier, _ = trained
+  classifier = trained
   gray, labels = load_digits_split("test", image_size=16)
   rgb, _ = load_digits_split("test", image_size=16, channels=3)
   np.testing.assert_allclose(classifier.logits(rgb), classifier.logits(gray),
@@ -289,7 +284,7 @@ def test_classifier_accepts_rgb_and_other_sizes(trained):
 
 @pytest.mark.slow
 def test_classifier_save_and_load_round_trip(trained, digits, tmp_path):
-  classifier, _ = trained
+  classifier = trained
   images = digits["test"][0]
   path = tmp_path / "sub" / "digits.npz"
   classifier.save(path)
@@ -341,7 +336,7 @@ def test_load_rejects_a_file_of_another_architecture(tmp_path):
 @pytest.mark.slow
 def test_classifier_fd_is_zero_for_a_set_with_itself_and_grows_with_shift(
     trained, digits):
-  classifier, _ = trained
+  classifier = trained
   images = digits["test"][0]
   assert abs(classifier_lib.classifier_frechet_distance(classifier, images, images)) < 1e-3
   darker = np.clip(images - 0.5, -1, 1)
@@ -351,7 +346,7 @@ def test_classifier_fd_is_zero_for_a_set_with_itself_and_grows_with_shift(
 @pytest.mark.slow
 def test_degenerate_generator_covers_one_class_and_is_far_from_test_images(
     trained, digits):
-  classifier, _ = trained
+  classifier = trained
   train_images, train_labels = digits["train"]
   test_images = digits["test"][0]
   one_digit = train_images[train_labels == 7]

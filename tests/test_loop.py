@@ -65,6 +65,20 @@ def _params(state):
   return jax.device_get(state["params"])
 
 
+def test_the_step_key_is_the_runs_tagged_key_of_that_step(tmp_path):
+  def step(state, batch, key):
+    keys = state["keys"].at[state["n"]].set(jax.random.key_data(key))
+    return {"keys": keys, "n": state["n"] + 1}, {"loss": jnp.zeros(())}
+
+  state = {"keys": jnp.zeros((3, 2), jnp.uint32), "n": jnp.zeros((), jnp.int32)}
+  state = gtrain.fit(step, state, _LinearData(8), _config(num_steps=3, seed=5),
+                     str(tmp_path / "k"), progress=False)
+  expected = np.stack([np.asarray(jax.random.key_data(gtrain.step_key(5, s)))
+                       for s in range(3)])
+  np.testing.assert_array_equal(np.asarray(state["keys"]), expected)
+  assert len({tuple(k) for k in expected}) == 3
+
+
 def test_training_learns_and_writes_the_workdir(tmp_path):
   state = _fit(tmp_path, "run", num_steps=100, checkpoint_every=50)
   np.testing.assert_allclose(_params(state)["w"], [3.0], atol=0.2)

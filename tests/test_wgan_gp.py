@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,14 +66,54 @@ def test_linear_critic_losses_match_hand_computed_values():
   assert int(new_state.step) == 1
 
 
+def test_penalty_is_taken_at_per_example_interpolates_of_real_and_fake():
+  # A tanh critic has an input gradient that varies with x, so the penalty
+  # depends on where it is taken: at eps_i x_i + (1 - eps_i) G(z_i) with one
+  # eps_i ~ U[0, 1] per example, drawn from the critic update's key. The
+  # reference below recomputes it in float64 numpy with central differences.
+  rngs = nnx.Rngs(0)
+  generator = gj.nn.MLPGenerator(2, 2, hidden=(), output_activation=None, rngs=rngs)
+  generator.output.kernel.value = jnp.zeros((2, 2))
+  generator.output.bias.value = jnp.asarray([0.5, -1.5], jnp.float32)
+  critic = gj.nn.MLPDiscriminator(2, hidden=(3,), maxout_pieces=None, dropout=0.0,
+                                  input_dropout=0.0, activation="tanh", rngs=rngs)
+  config = wgan_gp_config.get_config("smoke")
+  config.gan.update(n_critic=1, gp_weight=10.0)
+  state = gj.train.GANState.create(
+      generator=generator, discriminator=critic,
+      g_optimizer=optax.adam(1e-3), d_optimizer=optax.adam(1e-3))
+  real = np.array([[1.0, 2.0], [-2.0, 0.5], [0.3, -0.7], [2.5, 1.0]], np.float32)
+  key = jax.random.key(11)
+  _, metrics = jax.jit(wgan_gp.make_train_step(config))(state, {"x": real}, key)
+
+  params = jax.tree.map(lambda v: np.asarray(v, np.float64),
+                        nnx.to_pure_dict(state.discriminator.params))
+  def f(x):
+    h = np.tanh(x @ params["hidden"][0]["kernel"] + params["hidden"][0]["bias"])
+    return (h @ params["output"]["kernel"] + params["output"]["bias"])[:, 0]
+  # The critic update's key is fold_in(key, 0), split into (z, eps) keys.
+  _, key_eps = jax.random.split(jax.random.fold_in(key, 0))
+  eps = np.asarray(jax.random.uniform(key_eps, (4, 1)), np.float64)
+  x_hat = eps * real + (1 - eps) * np.array([0.5, -1.5])
+  h = 1e-6
+  grads = np.stack([(f(x_hat + h * e) - f(x_hat - h * e)) / (2 * h)
+                    for e in np.eye(2)], axis=1)
+  expected = np.mean((np.linalg.norm(grads, axis=1) - 1.0) ** 2)
+  np.testing.assert_allclose(metrics["gradient_penalty"], expected, rtol=1e-4)
+  # At the real points or at the fake point the penalty would differ.
+  for at in (real, np.tile([0.5, -1.5], (4, 1))):
+    g = np.stack([(f(at + h * e) - f(at - h * e)) / (2 * h) for e in np.eye(2)], 1)
+    assert abs(np.mean((np.linalg.norm(g, axis=1) - 1) ** 2) - expected) > 1e-3
+
+
 def test_one_step_makes_n_critic_critic_updates_each_on_its_own_minibatch():
   config, state = _linear_state([0.3, -0.2], 0.0, n_critic=3)
   rng = np.random.default_rng(0)
   batch = {"x": rng.normal(size=(3, 4, 2)).astype(np.float32)}
   step = jax.jit(wgan_gp.make_train_step(config))
   new_state, _ = step(state, batch, jax.random.key(0))
-  assert int(new_state.d_opt_state[0].count) == 3
-  assert int(new_state.g_opt_state[0].count) == 1
+  assert int(new_state.opt_states["discriminator"][0].count) == 3
+  assert int(new_state.opt_states["generator"][0].count) == 1
   # Swapping two of the minibatches changes the result: each one is used.
   swapped, _ = step(state, {"x": batch["x"][[1, 0, 2]]}, jax.random.key(0))
   kernel = lambda s: np.asarray(s.discriminator.params["output"]["kernel"].value)
@@ -237,3 +278,44 @@ def test_batch_penalty_is_the_per_example_penalty_for_every_critic(preset):
   single = gj.penalties.gradient_penalty(score, real, fake, key, mode="per_example")
   np.testing.assert_allclose(batch, single, rtol=1e-4, atol=1e-6)
   assert np.ptp(np.asarray(single)) > 0  # examples differ: the check has teeth
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["digits", "cifar10"])
+def test_a_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step(preset):
+  # Mixed precision: the networks compute in bfloat16, the parameters,
+  # optimizer state and BatchNorm statistics stay float32, and the losses and
+  # the penalty's gradient norms are reduced in float32.
+  config = wgan_gp_config.get_config(preset)
+  config.model.update(features=8, latent_dim=16)
+  config.gan.n_critic = 1
+  config.train.batch_size = 8
+  images = jax.random.uniform(jax.random.key(0), (8, 32, 32, config.data.channels),
+                              minval=-1, maxval=1)
+  runs = {}
+  for dtype in ("float32", "bfloat16"):
+    config.model.dtype = dtype
+    state = wgan_gp.create_state(config)
+    new, metrics = jax.jit(wgan_gp.make_train_step(config))(
+        state, {"image": images}, jax.random.key(1))
+    runs[dtype] = (state, new, metrics)
+  # The initial parameters do not depend on the compute dtype.
+  chex.assert_trees_all_equal(runs["float32"][0].generator.params,
+                              runs["bfloat16"][0].generator.params)
+  _, new, metrics = runs["bfloat16"]
+  for leaf in jax.tree.leaves((new.generator, new.discriminator, new.opt_states,
+                               new.ema)):
+    if jnp.issubdtype(leaf.dtype, jnp.floating):
+      assert leaf.dtype == jnp.float32
+  for name, value in metrics.items():
+    assert value.dtype == jnp.float32 and np.isfinite(value), name
+  reference = runs["float32"][2]
+  # bfloat16 keeps 8 bits of mantissa: the penalty (|grad| - 1)^2 agrees to a
+  # few percent of its size; the losses to a few hundredths.
+  np.testing.assert_allclose(metrics["gradient_penalty"],
+                             reference["gradient_penalty"], rtol=0.05, atol=0.02)
+  np.testing.assert_allclose(metrics["w_estimate"], reference["w_estimate"],
+                             atol=0.05)
+  np.testing.assert_allclose(metrics["g_loss"], reference["g_loss"], atol=0.05)
+  # And bfloat16 is really used: the two runs are not bit-identical.
+  assert float(metrics["gradient_penalty"]) != float(reference["gradient_penalty"])

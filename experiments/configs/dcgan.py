@@ -37,6 +37,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       noise="normal",            # reference implementation draws N(0, I))
       features=32,               # base width (64 in the paper); digits: 32
       conditional=False,         # condition G and D on the class label
+      dtype="float32",           # compute dtype: 'float32' or 'bfloat16'
   ))
   c.gan = ml_collections.ConfigDict(dict(
       k=1,                       # discriminator steps per generator step

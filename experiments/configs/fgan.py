@@ -88,6 +88,7 @@ def mixture_config() -> ml_collections.ConfigDict:
       init_std=1.0,                  # sigma at the start
       critic_hidden=(64, 64),        # two hidden layers of 64 units ...
       critic_activation="tanh",      # ... with tanh
+      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
   ))
   c.fgan = ml_collections.ConfigDict(dict(
       divergences=DIVERGENCES,       # one training run per divergence
@@ -128,6 +129,7 @@ def image_config(divergence: str) -> ml_collections.ConfigDict:
       critic_hidden=(240, 240),      # ELU layers of the critic
       critic_activation="elu",       # the paper's exponential linear units
       conditional=False,             # unconditional (read by the Parzen sampler)
+      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
   ))
   c.fgan = ml_collections.ConfigDict(dict(
       divergence=divergence,         # a name from Tables 1-2

@@ -37,6 +37,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       d_dropout=0.5,                  # dropout on the discriminator's hidden layers
       d_input_dropout=0.2,            # and on its input
       conditional=False,              # Mirza & Osindero 2014: condition on the label
+      dtype="float32",                # compute dtype: 'float32' or 'bfloat16'
   ))
   c.gan = ml_collections.ConfigDict(dict(
       k=1,                            # discriminator steps per generator step (Alg. 1)

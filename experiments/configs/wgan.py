@@ -73,6 +73,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       latent_dim=100,              # z dimension (nz)
       features=16,                 # base width of the DCGAN nets (64 in the paper)
       critic_norm="batch",         # 'batch' (official), 'layer' or 'none'
+      dtype="float32",             # compute dtype: 'float32' or 'bfloat16'
   ))
   c.gan = ml_collections.ConfigDict(dict(
       n_critic=5,                  # critic iterations per generator iteration

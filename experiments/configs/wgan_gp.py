@@ -68,6 +68,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       features=64,               # base width of the convolutional nets
       critic_norm="none",        # 'layer' or 'none': LayerNorm in the critic
       generator_batch_norm=True, # BatchNorm in the DCGAN-style generator
+      dtype="float32",           # compute dtype: 'float32' or 'bfloat16'
   ))
   c.gan = ml_collections.ConfigDict(dict(
       n_critic=5,                # critic iterations per generator iteration

@@ -16,24 +16,10 @@ minibatches ``s * k, ..., s * k + k - 1``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, runtime_checkable
-
 import numpy as np
 
-
-@runtime_checkable
-class BatchSource(Protocol):
-  """Anything the training loop can draw batches from.
-
-  ``get_batch(step)`` returns this process's share of the global batch for
-  training step ``step`` as a dict of numpy arrays shaped ``(B_local, ...)``,
-  or ``(k, B_local, ...)`` when the step consumes ``k`` minibatches (for
-  example ``n_critic`` discriminator updates). It must be deterministic in
-  ``(seed, step, process)``.
-  """
-
-  def get_batch(self, step: int) -> dict[str, np.ndarray]:
-    ...
+# The contract is the training loop's; every source here fulfils it.
+from gans_jax.train.loop import BatchSource  # pylint: disable=unused-import
 
 
 def _check_positive_int(name: str, value: int) -> int:

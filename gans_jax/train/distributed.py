@@ -24,7 +24,9 @@ def initialize(coordinator_address: str | None = None,
 
   With no arguments it calls ``jax.distributed.initialize()`` only where the
   environment describes a cluster (TPU pods, SLURM, ``JAX_COORDINATOR_ADDRESS``),
-  which JAX then reads itself. On CPU hosts the collectives go through gloo.
+  which JAX then reads itself. Collectives between the CPUs of the processes
+  go through gloo. JAX's preemption service is on: a SIGTERM to any process
+  makes every process checkpoint at the same step (see ``fit``).
 
   Args:
     coordinator_address: ``host:port`` of process 0.
@@ -39,7 +41,10 @@ def initialize(coordinator_address: str | None = None,
       "MEGASCALE_COORDINATOR_ADDRESS"))
   if not (explicit or from_env):
     return
-  if os.environ.get("JAX_PLATFORMS", "").startswith("cpu"):
+  # CPU collectives across processes go through gloo whatever backend the
+  # accelerators use (the setting only concerns the CPU client); a user's
+  # own choice, through JAX_CPU_COLLECTIVES_IMPLEMENTATION, is kept.
+  if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in os.environ:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes,

@@ -6,13 +6,22 @@
 * compiles it once with the state donated, over a device mesh whose ``data``
   axis shards the batch while the state is replicated;
 * feeds it ``data.get_batch(step)`` (each host's share of the global batch)
-  prepared one step ahead on a background thread;
-* derives the step's key as ``fold_in(key(seed), step)``, so a run is a pure
-  function of its config and a resumed run continues bit for bit;
-* runs ``train.steps_per_call`` steps inside one compiled call with
-  ``lax.scan`` (same numbers, less dispatch for small models);
+  prepared ahead on a background thread;
+* derives the step's key as ``fold_in(make_key(seed, "train"), step)``
+  (:mod:`gans_jax.train.keys`), so a run is a pure function of its config
+  and a resumed run continues bit for bit;
+* runs up to ``train.steps_per_call`` steps inside one compiled call with
+  ``lax.scan`` (same numbers, less dispatch for small models); calls end on
+  multiples of ``steps_per_call`` and at the end of the run, so a run never
+  trains past ``num_steps``;
 * logs metrics, checks every one of them for NaN/Inf, writes checkpoints,
-  resumes from the newest one, and saves one more on SIGTERM.
+  resumes from the newest readable one, and saves one more on SIGTERM.
+
+A run may be a sequence of :class:`Phase` s (:func:`fit_phases`), each with
+its own compiled step, data and batch size, and an ``enter`` function applied
+to the state when the phase starts (ProGAN's levels, which reset Adam). The
+phase is part of every checkpoint's record, and a restart resumes in the
+phase it stopped in without entering it again.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import dataclasses
 import os
 import queue
 import signal
+import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import (Any, Callable, Iterable, Mapping, Protocol, Sequence,
+                    runtime_checkable)
 
 import jax
 import jax.numpy as jnp
@@ -33,14 +44,25 @@ import numpy as np
 from gans_jax.train import checkpoint as checkpoint_lib
 from gans_jax.train import config as config_lib
 from gans_jax.train import distributed
+from gans_jax.train import keys as keys_lib
 from gans_jax.train import writer as writer_lib
 
 StepFn = Callable[[Any, Any, jax.Array], tuple[Any, Mapping[str, jax.Array]]]
 
 
+@runtime_checkable
 class BatchSource(Protocol):
+  """Anything the training loop can draw batches from.
+
+  ``get_batch(step)`` returns this process's share of the global batch for
+  training step ``step`` as a dict of numpy arrays shaped ``(B_local, ...)``,
+  or ``(k, B_local, ...)`` when the step consumes ``k`` minibatches (for
+  example ``n_critic`` discriminator updates). It must be deterministic in
+  ``(seed, step, process)``, so that resuming needs no data state.
+  """
+
   def get_batch(self, step: int) -> Mapping[str, np.ndarray]:
-    """This host's share of the global batch for training step ``step``."""
+    ...
 
 
 class Hook(Protocol):
@@ -52,6 +74,28 @@ class Hook(Protocol):
   def __call__(self, step: int, state: Any,
                writer: writer_lib.MetricWriter) -> None:
     ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """A stretch of training with one compiled step and one data source.
+
+  Attributes:
+    name: shown in messages and kept in checkpoint records.
+    num_steps: steps in this phase.
+    step_fn: the pure step of this phase.
+    data: its batch source (``get_batch(step)`` receives the global step).
+    batch_axis: the axis of every batch array that holds examples.
+    enter: ``state -> state`` applied when the phase starts (not when a run
+      resumes in the middle of it), e.g. resetting an optimizer.
+  """
+
+  name: str
+  num_steps: int
+  step_fn: StepFn
+  data: BatchSource
+  batch_axis: int = 0
+  enter: Callable[[Any], Any] | None = None
 
 
 class NonFiniteError(FloatingPointError):
@@ -77,21 +121,17 @@ class _SignalFlag:
     self.raised = True
 
 
-def _stack_steps(batches: Sequence[Mapping[str, np.ndarray]]):
-  return jax.tree.map(lambda *xs: np.stack(xs), *batches)
-
-
 class _Prefetcher:
   """Loads and places the batches of upcoming calls on a background thread."""
 
-  def __init__(self, load: Callable[[int], Any], steps: Iterable[int], depth: int = 2):
+  def __init__(self, load: Callable[[Any], Any], calls: Iterable[Any], depth: int = 2):
     self._queue: queue.Queue = queue.Queue(maxsize=depth)
     self._stop = threading.Event()
 
     def work():
       try:
-        for step in steps:
-          item = (step, load(step))
+        for call in calls:
+          item = (call, load(call))
           while not self._stop.is_set():
             try:
               self._queue.put(item, timeout=0.1)
@@ -107,10 +147,10 @@ class _Prefetcher:
     self._thread.start()
 
   def get(self):
-    step, item = self._queue.get()
-    if step is None:
+    call, item = self._queue.get()
+    if call is None:
       raise item
-    return step, item
+    return call, item
 
   def close(self):
     self._stop.set()
@@ -141,22 +181,106 @@ def _place(tree: Any, sharding) -> Any:
   return jax.tree.map(put, tree)
 
 
-def _truncate_metrics(path: str, last_step: int) -> None:
-  """Drops records past ``last_step`` that an interrupted run wrote."""
-  if jax.process_index() != 0 or not os.path.exists(path):
-    return
-  import json
-  with open(path, encoding="utf-8") as f:
-    lines = [l for l in f if l.strip() and json.loads(l)["step"] <= last_step]
-  with open(path, "w", encoding="utf-8") as f:
-    f.writelines(lines)
+def _stack_steps(batches: Sequence[Mapping[str, np.ndarray]]):
+  return jax.tree.map(lambda *xs: np.stack(xs), *batches)
 
 
-def _any_host(flag: bool) -> bool:
-  if jax.process_count() == 1:
-    return flag
-  from jax.experimental import multihost_utils
-  return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+@dataclasses.dataclass(frozen=True)
+class _Call:
+  """One compiled call: ``length`` steps of phase ``phase`` from ``first``."""
+
+  phase: int
+  first: int
+  length: int
+
+  @property
+  def end(self) -> int:
+    return self.first + self.length
+
+
+def plan_calls(phase_ends: Sequence[int], start: int, k: int) -> list[_Call]:
+  """The calls from step ``start`` to the end: at most ``k`` steps each,
+  ending on multiples of ``k``, at phase ends and at the last step."""
+  calls, step = [], start
+  for index, end in enumerate(phase_ends):
+    while step < end:
+      stop = min(end, (step // k + 1) * k)
+      calls.append(_Call(index, step, stop - step))
+      step = stop
+  return calls
+
+
+def _phase_at(phase_ends: Sequence[int], step: int) -> int:
+  """Index of the phase that step ``step`` belongs to (the last one at the end)."""
+  for index, end in enumerate(phase_ends):
+    if step < end:
+      return index
+  return len(phase_ends) - 1
+
+
+class _Preemption:
+  """Whether to stop and checkpoint now.
+
+  One process: a SIGTERM handler sets a flag, read after every call. Several
+  processes: JAX's preemption service (which catches SIGTERM itself) agrees
+  on a call at which every process stops, without a collective per call.
+  """
+
+  def __init__(self):
+    self.multi = jax.process_count() > 1
+    self._flag = _SignalFlag()
+    self._previous = None
+    self._calls = 0
+    if not self.multi and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._flag)
+
+  def reached(self) -> bool:
+    self._calls += 1
+    if not self.multi:
+      return self._flag.raised
+    from jax.experimental import multihost_utils
+    return multihost_utils.reached_preemption_sync_point(self._calls)
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def compile_step(step_fn: StepFn, *, mesh: jax.sharding.Mesh, seed: int,
+                 steps_per_call: int = 1, batch_axis: int = 0):
+  """``step_fn`` compiled the way :func:`fit` runs it.
+
+  The state is donated and replicated over the ``data`` mesh, the batch
+  sharded on it, step ``s`` gets the key ``step_key(seed, s)``, and with
+  ``steps_per_call > 1`` the batches of consecutive steps arrive stacked on
+  a new leading axis and run in one ``lax.scan`` (of any length up to
+  ``steps_per_call``).
+
+  Returns:
+    ``(compiled, state_sharding, batch_sharding)``; call
+    ``compiled(state, batches, np.int32(first_step)) -> (state, metrics)``.
+  """
+  k = steps_per_call
+  state_sharding = distributed.replicated(mesh)
+  batch_sharding = distributed.batch_sharding(
+      mesh, batch_axis=batch_axis + (1 if k > 1 else 0))
+  train_key = keys_lib.make_key(seed, "train")
+
+  def one_step(state, xs):
+    batch, step = xs
+    return step_fn(state, batch, keys_lib.step_key(train_key, step))
+
+  def call(state, batches, first_step):
+    if k == 1:
+      return one_step(state, (batches, first_step))
+    length = jax.tree.leaves(batches)[0].shape[0]
+    return jax.lax.scan(one_step, state,
+                        (batches, first_step + jnp.arange(length)))
+
+  compiled = jax.jit(call, donate_argnums=0,
+                     in_shardings=(state_sharding, batch_sharding, None),
+                     out_shardings=(state_sharding, state_sharding))
+  return compiled, state_sharding, batch_sharding
 
 
 def fit(step_fn: StepFn, state: Any, data: BatchSource,
@@ -170,7 +294,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
     step_fn: pure ``step(state, batch, key) -> (state, metrics)``; metrics is
       a flat dict of scalars.
     state: the initial state pytree (identical on every host). Replaced by the
-      newest checkpoint in ``workdir`` when there is one.
+      newest readable checkpoint in ``workdir`` when there is one.
     data: a batch source (``get_batch(step)``, this host's share).
     config: the run's config; ``config.train`` holds the loop's fields (see
       :func:`gans_jax.train.config.train_defaults`). Written to the workdir.
@@ -188,60 +312,111 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
     NonFiniteError: a metric or the state became NaN/Inf. The newest
       checkpoint in the workdir is the last good one.
     Interrupted: SIGTERM arrived; a checkpoint of the current step was saved.
+    checkpoint.CheckpointError: the workdir's checkpoints cannot be restored.
+  """
+  phase = Phase("train", config.train.num_steps, step_fn, data, batch_axis)
+  return fit_phases([phase], state, config, workdir, hooks=hooks, mesh=mesh,
+                    progress=progress)
+
+
+def fit_phases(phases: Sequence[Phase], state: Any,
+               config: ml_collections.ConfigDict, workdir: str, *,
+               hooks: Sequence[Hook] = (), mesh: jax.sharding.Mesh | None = None,
+               progress: bool = True) -> Any:
+  """Trains ``state`` through ``phases`` one after the other.
+
+  Steps are counted across phases (phase ``i`` covers the global steps after
+  those of phases ``0 .. i-1``); ``config.train.num_steps`` must equal their
+  sum. Each phase's step is compiled when the phase starts (the persistent
+  compilation cache serves it again after a restart), and each checkpoint
+  records its phase. Otherwise as :func:`fit`.
   """
   train = config.train
   mesh = distributed.data_mesh() if mesh is None else mesh
   config_lib.validate_train(config, device_count=mesh.size)
+  if not phases:
+    raise ValueError("fit_phases needs at least one phase")
+  phase_ends = [int(e) for e in np.cumsum([p.num_steps for p in phases])]
+  total = int(phase_ends[-1])
+  if any(p.num_steps < 1 for p in phases):
+    raise config_lib.ConfigError(
+        "train.num_steps", f"every phase needs at least one step, got "
+        f"{[(p.name, p.num_steps) for p in phases]}")
+  if total != train.num_steps:
+    raise config_lib.ConfigError(
+        "train.num_steps", f"is {train.num_steps} but the phases "
+        f"{[p.name for p in phases]} add up to {total} steps")
   k = train.steps_per_call
   os.makedirs(workdir, exist_ok=True)
+
+  state_sharding = distributed.replicated(mesh)
+
+  def make_compiled(phase: Phase):
+    compiled, _, batch_sharding = compile_step(
+        phase.step_fn, mesh=mesh, seed=train.seed, steps_per_call=k,
+        batch_axis=phase.batch_axis)
+    return compiled, batch_sharding
+
+  compiled = [None] * len(phases)
+
+  def compiled_for(index):
+    if compiled[index] is None:
+      compiled[index] = make_compiled(phases[index])
+    return compiled[index]
+
+  def record(at_step: int) -> dict[str, Any]:
+    index = _phase_at(phase_ends, at_step)
+    start = phase_ends[index] - phases[index].num_steps
+    return {"phase": phases[index].name, "phase_index": index,
+            "phase_step": at_step - int(start)}
+
+  log = lambda message: print(message, file=sys.stderr) if jax.process_index() == 0 else None
+  checkpointer = checkpoint_lib.Checkpointer(workdir, keep=train.keep_checkpoints,
+                                             report=log)
+  state = _place(state, state_sharding)
+  step = 0
+  try:
+    restored = checkpointer.restore_latest(like=state)
+  except BaseException:
+    checkpointer.close()
+    raise
+  if restored is not None:
+    step, state, saved = restored
+    expected = record(step)
+    if (saved.get("phase_index"), saved.get("phase")) != (
+        expected["phase_index"], expected["phase"]):
+      checkpointer.close()
+      raise config_lib.ConfigError(
+          "train", f"checkpoint {step} was saved in phase "
+          f"{saved.get('phase')!r} (#{saved.get('phase_index')}), but the "
+          f"config puts step {step} in phase {expected['phase']!r} "
+          f"(#{expected['phase_index']}): the phase lengths changed")
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  writer = writer_lib.MetricWriter(workdir, resume_step=step)
 
-  state_sharding = distributed.replicated(mesh)
-  batch_sharding = distributed.batch_sharding(
-      mesh, batch_axis=batch_axis + (1 if k > 1 else 0))
-  root_key = jax.random.key(train.seed)
+  calls = plan_calls(phase_ends, step, k)
 
-  def one_step(state, xs):
-    batch, step = xs
-    return step_fn(state, batch, jax.random.fold_in(root_key, step))
-
-  def call(state, batches, first_step):
-    if k == 1:
-      return one_step(state, (batches, first_step))
-    return jax.lax.scan(one_step, state, (batches, first_step + jnp.arange(k)))
-
-  compiled = jax.jit(call, donate_argnums=0,
-                     in_shardings=(state_sharding, batch_sharding, None),
-                     out_shardings=(state_sharding, state_sharding))
-
-  checkpointer = checkpoint_lib.Checkpointer(workdir, keep=train.keep_checkpoints)
-  state = _place(state, state_sharding)
-  step = 0
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state = checkpointer.restore(latest, like=state)
-    step = latest
-  writer = writer_lib.MetricWriter(workdir)
-  _truncate_metrics(writer.path, step)
-
-  def load(first):
-    host = [data.get_batch(s) for s in range(first, first + k)]
+  def load(call: _Call):
+    phase = phases[call.phase]
+    host = [phase.data.get_batch(s) for s in range(call.first, call.end)]
     host = host[0] if k == 1 else _stack_steps(host)
-    return jax.device_put(host, batch_sharding) if jax.process_count() == 1 else (
-        jax.tree.map(lambda x: jax.make_array_from_process_local_data(
-            batch_sharding, np.asarray(x)), host))
+    _, sharding = compiled_for(call.phase)
+    if jax.process_count() == 1:
+      return jax.device_put(host, sharding)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
+        sharding, np.asarray(x)), host)
 
-  flag = _SignalFlag()
-  previous_handler = None
-  if threading.current_thread() is threading.main_thread():
-    previous_handler = signal.signal(signal.SIGTERM, flag)
+  # Build the first phase's jit object here, not in the prefetch thread.
+  if calls:
+    compiled_for(calls[0].phase)
+  preemption = _Preemption()
 
   bar = None
-  if progress and jax.process_index() == 0 and step < train.num_steps:
+  if progress and jax.process_index() == 0 and step < total:
     from tqdm.auto import tqdm
-    bar = tqdm(total=train.num_steps, initial=step, unit="step",
+    bar = tqdm(total=total, initial=step, unit="step",
                dynamic_ncols=True, mininterval=1.0)
 
   last_saved = step
@@ -250,6 +425,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
   first_call_seconds = None
 
   def last_good():
+    checkpointer.wait()
     latest = checkpointer.latest_step()
     if latest is None:
       return "No checkpoint had been saved yet."
@@ -258,15 +434,14 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
 
   def check_and_log(item):
     nonlocal interval_start, interval_steps
-    end_step, metrics = item
+    call, metrics = item
     metrics = jax.device_get(metrics)
     bad = _first_non_finite(metrics)
     if bad is not None:
+      where = call.end if call.length == 1 else f"{call.first + 1}-{call.end}"
       raise NonFiniteError(
-          f"non-finite metric {bad!r} at step "
-          f"{end_step if k == 1 else f'{end_step - k + 1}-{end_step}'}; "
-          f"stopped. {last_good()}")
-    if end_step % train.log_every == 0 or end_step == train.num_steps:
+          f"non-finite metric {bad!r} at step {where}; stopped. {last_good()}")
+    if call.end % train.log_every == 0 or call.end == total:
       last = {name: (v[-1] if k > 1 else v) for name, v in metrics.items()}
       now = time.perf_counter()
       if interval_steps:
@@ -274,7 +449,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       if first_call_seconds is not None:
         last["perf/first_call_seconds"] = first_call_seconds
       interval_start, interval_steps = now, 0
-      writer.write_scalars(end_step, last)
+      writer.write_scalars(call.end, last)
       if bar is not None:
         bar.set_postfix({n: f"{float(v):.4g}" for n, v in last.items()
                          if not n.startswith("perf/")}, refresh=False)
@@ -288,7 +463,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       raise NonFiniteError(
           f"the state became non-finite at {_first_non_finite(state)} by step "
           f"{at_step}; stopped. {last_good()}")
-    checkpointer.save(at_step, state)
+    checkpointer.save(at_step, state, record(at_step))
     last_saved = at_step
 
   def run_hooks(at_step, final):
@@ -296,28 +471,34 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       if final or (hook.every and at_step % hook.every == 0):
         hook(at_step, state, writer)
 
-  prefetcher = _Prefetcher(load, range(step, train.num_steps, k))
+  prefetcher = _Prefetcher(load, calls)
   try:
-    while step < train.num_steps:
-      _, batch = prefetcher.get()
+    for expected_call in calls:
+      call, batch = prefetcher.get()
+      assert call == expected_call
+      phase = phases[call.phase]
+      if call.first == phase_ends[call.phase] - phase.num_steps and phase.enter:
+        state = phase.enter(state)
+      fn, _ = compiled_for(call.phase)
       start = time.perf_counter()
-      state, metrics = compiled(state, batch, np.int32(step))
+      state, metrics = fn(state, batch, np.int32(call.first))
       if first_call_seconds is None:
         jax.block_until_ready(metrics)
         first_call_seconds = time.perf_counter() - start
         interval_start = time.perf_counter()
       if pending is not None:
         check_and_log(pending)
-      step += k
-      interval_steps += k
-      pending = (step, metrics)
+      step = call.end
+      interval_steps += call.length
+      pending = (call, metrics)
       if bar is not None:
-        bar.update(k)
-      if step % train.checkpoint_every == 0 or step == train.num_steps:
+        bar.update(call.length)
+      at_phase_end = step == phase_ends[call.phase]
+      if step % train.checkpoint_every == 0 or at_phase_end:
         save(step)
-      if step < train.num_steps:
+      if step < total:
         run_hooks(step, final=False)
-      if _any_host(flag.raised):
+      if preemption.reached():
         if last_saved != step:
           save(step)
         checkpointer.wait()
@@ -327,6 +508,7 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       pending = None
     if last_saved != step:
       save(step)
+    checkpointer.wait()
     run_hooks(step, final=True)
   finally:
     prefetcher.close()
@@ -334,6 +516,5 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
       bar.close()
     checkpointer.close()
     writer.close()
-    if previous_handler is not None:
-      signal.signal(signal.SIGTERM, previous_handler)
+    preemption.close()
   return state
