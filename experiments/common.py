@@ -27,6 +27,9 @@ def data_defaults(**overrides) -> ml_collections.ConfigDict:
       data_dir="",           # TFDS data directory ('' = TFDS's default)
       image_size=32,         # height = width the model sees
       channels=1,            # 1 (grayscale) or 3 (RGB)
+      # folders: leave out (and log) files that are not readable images
+      # instead of stopping the run with an error naming the first
+      skip_unreadable=False,
   ))
   data.update(overrides)
   return data
@@ -42,6 +45,10 @@ def validate_image_data(config: ml_collections.ConfigDict,
       "'folder:PATH' or 'tfds:NAME'")
   config_lib.check_choice(config, "data.image_size", image_sizes)
   config_lib.check_choice(config, "data.channels", (1, 3))
+  skip = config_lib.check_choice(config, "data.skip_unreadable", (False, True))
+  config_lib.check(
+      not skip or name.startswith("folder:"), "data.skip_unreadable",
+      f"applies to 'folder:PATH' datasets only, not {name!r}")
 
 
 DTYPES = ("float32", "bfloat16")
@@ -72,7 +79,8 @@ def image_batches(config: ml_collections.ConfigDict, *,
   d = config.data
   source = gdata.make_image_source(
       d.dataset, split="train", data_dir=d.data_dir or None,
-      image_size=d.image_size, channels=d.channels)
+      image_size=d.image_size, channels=d.channels,
+      skip_unreadable=d.skip_unreadable)
   return gdata.ImageBatches(
       source, batch_size=config.train.batch_size, seed=config.train.seed,
       image_size=d.image_size, channels=d.channels,
@@ -85,7 +93,8 @@ def held_out_images(config: ml_collections.ConfigDict, split: str,
   d = config.data
   source = gdata.make_image_source(
       d.dataset, split=split, data_dir=d.data_dir or None,
-      image_size=d.image_size, channels=d.channels)
+      image_size=d.image_size, channels=d.channels,
+      skip_unreadable=d.skip_unreadable)
   n = len(source) if limit is None else min(limit, len(source))
   return np.stack([gdata.preprocess_image(source[i]["image"],
                                           image_size=d.image_size,

@@ -293,10 +293,11 @@ def test_missing_tfds_dataset_raises_with_preparation_hint(tmp_path):
   assert "TFRECORD" not in message
 
 
-def test_unknown_names_raise_value_error_listing_choices():
+def test_unknown_names_say_which_names_exist():
   with pytest.raises(ValueError, match="digits.*mnist"):
     gd.make_image_source("imagenet64", split="train")
-  with pytest.raises(ValueError, match="not a TFDS dataset"):
+  with pytest.raises(gd.DatasetNotFoundError,
+                     match="no dataset named 'no_such_dataset_xyz'"):
     gd.tfds_source("no_such_dataset_xyz", split="train")
 
 

@@ -3,16 +3,20 @@
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,
 deterministically, so resuming needs no data state. TensorFlow is never
-imported; TFDS datasets are read from array_record files.
+imported; TFDS datasets are read from array_record files. A dataset that
+cannot be used raises a :class:`DataError` whose one-line message names it
+and says the fix.
 """
 
 from gans_jax.data.base import BatchSource
+from gans_jax.data.base import DataError
+from gans_jax.data.base import DatasetNotFoundError
 from gans_jax.data.base import Sharding
+from gans_jax.data.base import UnreadableImageError
 from gans_jax.data.digits import DIGITS_SPLITS
 from gans_jax.data.digits import digits_split_indices
 from gans_jax.data.digits import load_digits_split
 from gans_jax.data.images import ArraySource
-from gans_jax.data.images import DatasetNotFoundError
 from gans_jax.data.images import FolderSource
 from gans_jax.data.images import IMAGE_DATASETS
 from gans_jax.data.images import ImageBatches
@@ -36,6 +40,7 @@ __all__ = [
     "ArraySource",
     "BatchSource",
     "DIGITS_SPLITS",
+    "DataError",
     "DatasetNotFoundError",
     "FolderSource",
     "IMAGE_DATASETS",
@@ -46,6 +51,7 @@ __all__ = [
     "TOY_DISTRIBUTIONS",
     "ToyBatches",
     "ToyDistribution",
+    "UnreadableImageError",
     "digits_split_indices",
     "fgan_mixture",
     "folder_source",

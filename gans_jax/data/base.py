@@ -4,6 +4,10 @@ A batch source is stateless: ``get_batch(step)`` is a pure function of the
 seed, the step and the process, so a resumed run sees exactly the batches an
 uninterrupted run would, and nothing about the data has to be checkpointed.
 
+Every way a dataset can be unusable (missing, unprepared, an unreadable file)
+raises a :class:`DataError` whose one-line message names what and how to fix
+it.
+
 Multi-host assignment (shared by every source in ``gans_jax.data``): the data
 define one global stream of examples per minibatch index ``m``; minibatch ``m``
 holds global examples ``0 .. B - 1``. Process ``p`` of ``P`` receives the
@@ -16,10 +20,40 @@ minibatches ``s * k, ..., s * k + k - 1``.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 # The contract is the training loop's; every source here fulfils it.
 from gans_jax.train.loop import BatchSource  # pylint: disable=unused-import
+
+class DataError(Exception):
+  """A dataset cannot be used as asked; the message names it and the fix.
+
+  Raised when a source is built or, for files decoded lazily, when an example
+  is first read (in the training loop's prefetch thread, which re-raises it
+  in the thread that called ``fit``). The command line prints its message as
+  one line and exits with code 2.
+  """
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+  """A dataset is missing, unprepared or empty; the message says the fix."""
+
+
+class UnreadableImageError(DataError):
+  """An image file cannot be decoded; the message names the file.
+
+  Attributes:
+    path: the file.
+  """
+
+  def __init__(self, message: str, path: str):
+    super().__init__(message)
+    self.path = path
+
+  def __reduce__(self):
+    # Keeps both arguments when pickled (e.g. by a data-loading process).
+    return type(self), (str(self), self.path)
 
 
 def _check_positive_int(name: str, value: int) -> int:

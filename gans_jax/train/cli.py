@@ -163,10 +163,10 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   except config_lib.ConfigError as e:
     return _fail(f"config field {e}")
 
-  from gans_jax.data import DatasetNotFoundError
+  from gans_jax.data import DataError
   try:
     train_and_evaluate(config, workdir)
-  except DatasetNotFoundError as e:
+  except DataError as e:
     return _fail(str(e))
   except config_lib.ConfigError as e:
     return _fail(f"config field {e}")
