@@ -17,7 +17,8 @@ On the same images it compares
   ``[-1, 1]`` images, upsampling, downsampling and at a non-square size;
 - the 2048-d pool features and the 1008 logits (``fc`` of the pool features)
   of the whole pipeline (resize included), of the network alone on
-  identical inputs, and of the batched, sharded ``InceptionFeatures``.
+  identical inputs, and of the batched, sharded ``InceptionFeatures``;
+- for scale, both float32 networks against pytorch-fid's run in float64.
 
 Errors are relative: ``max |jax - torch| / max |torch|``. Run it where
 ``pytorch_fid`` and torchvision are installed (not needed by gans_jax)::
@@ -30,6 +31,7 @@ It prints a small report and exits 1 if an error is above ``--tolerance``.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from unittest import mock
@@ -50,7 +52,6 @@ def pytorch_fid_network(seed: int = 0, *, calibration_size: int = 299):
   it holds (with the ``fc`` classifier the wrapper leaves out). Its weights
   are :func:`random_weights`; nothing is downloaded.
   """
-  import torch  # pylint: disable=g-import-not-at-top
   import torchvision  # pylint: disable=g-import-not-at-top
   from pytorch_fid import inception as pytorch_fid_inception  # pylint: disable=g-import-not-at-top
 
@@ -168,13 +169,18 @@ def compare(*, size: int = 299, batch: int = 4, seed: int = 0,
   forward = jax.jit(lambda x: model(x))
   report = {}
 
-  def torch_outputs(images01_nhwc, *, resize):
+  # The same network in float64: how far float32 PyTorch itself is from exact.
+  wrapper64, inception64 = copy.deepcopy((wrapper, inception))
+  wrapper64.double()
+  inception64.double()
+
+  def torch_outputs(images01_nhwc, *, resize, float64=False):
     x = torch.from_numpy(np.ascontiguousarray(images01_nhwc.transpose(0, 3, 1, 2)))
-    wrapper.resize_input = resize
-    wrapper.normalize_input = resize
-    (pool,) = wrapper(x)
+    net, head = (wrapper64, inception64.fc) if float64 else (wrapper, inception.fc)
+    net.resize_input = net.normalize_input = resize
+    (pool,) = net(x.double() if float64 else x)
     pool = pool.flatten(1)
-    return pool.numpy(), inception.fc(pool).numpy()
+    return pool.numpy(), head(pool).numpy()
 
   # Preprocessing alone, against pytorch-fid's interpolate and scaling.
   for k, (height, width) in enumerate(resize_sizes):
@@ -192,6 +198,11 @@ def compare(*, size: int = 299, batch: int = 4, seed: int = 0,
   pool_got, logits_got = forward(2 * images - 1)
   report[f"network pool features ({size}x{size})"] = relative_error(pool_got, pool_want)
   report[f"network logits ({size}x{size})"] = relative_error(logits_got, logits_want)
+  pool_exact, logits_exact = torch_outputs(2 * images - 1, resize=False, float64=True)
+  report["reference: pytorch-fid float32 vs float64"] = max(
+      relative_error(pool_want, pool_exact), relative_error(logits_want, logits_exact))
+  report["reference: jax float32 vs pytorch-fid float64"] = max(
+      relative_error(pool_got, pool_exact), relative_error(logits_got, logits_exact))
   report["pool feature scale"] = float(np.max(np.abs(pool_want)))
   report["logit scale"] = float(np.max(np.abs(logits_want)))
 
@@ -233,11 +244,14 @@ def main(argv=None) -> int:
   failed = []
   for check, value in report.items():
     if "scale" in check:
-      print(f"  {check:44s} {value:10.4g}")
+      print(f"  {check:48s} {value:10.4g}")
+      continue
+    if check.startswith("reference"):
+      print(f"  {check:48s} {value:10.2e}")
       continue
     ok = value <= args.tolerance
     failed += [] if ok else [check]
-    print(f"  {check:44s} {value:10.2e}  {'ok' if ok else 'FAIL'}")
+    print(f"  {check:48s} {value:10.2e}  {'ok' if ok else 'FAIL'}")
   print(f"relative errors (max |jax - torch| / max |torch|) "
         f"{'all' if not failed else 'NOT all'} <= {args.tolerance:g}")
   return 1 if failed else 0

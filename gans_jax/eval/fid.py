@@ -233,7 +233,16 @@ def image_quality(samples: Any, reference: Any = None, *,
   results: dict[str, float] = {}
   if "fid" in metrics:
     mu, sigma = metrics_lib.gaussian_statistics(fake["pool"])
-    results["fid"] = metrics_lib.frechet_distance(mu, sigma, stats.mu, stats.sigma)
+    try:
+      results["fid"] = metrics_lib.frechet_distance(mu, sigma, stats.mu, stats.sigma)
+    except ValueError as error:
+      counts = [len(fake["pool"])] + ([] if stats.features is None else [len(stats.features)])
+      if min(counts) > len(mu):
+        raise
+      raise ValueError(
+          f"{error} With {' and '.join(map(str, counts))} images for "
+          f"{len(mu)}-d features the covariances are singular: FID needs more "
+          "images than feature dimensions (papers use 50,000).") from None
   if "kid" in metrics:
     results["kid"], results["kid_std"] = metrics_lib.kernel_inception_distance(
         stats.features, fake["pool"], num_subsets=kid_subsets,
