@@ -7,6 +7,14 @@
 - :mod:`~gans_jax.eval.classifier`: a small digit classifier trained on the
   built-in digits, and the Fréchet distance and class-spread metrics computed
   with it.
+- :mod:`~gans_jax.eval.inception`: the FID Inception network in Flax NNX, its
+  weight conversion (``python -m gans_jax.eval.inception``) and batched,
+  sharded features.
+- :mod:`~gans_jax.eval.metrics`: the Fréchet distance, KID, Inception Score
+  and improved precision/recall on features and logits.
+- :mod:`~gans_jax.eval.fid`: those metrics of generated images with the
+  Inception network, cached reference statistics, and the command
+  ``python -m gans_jax.eval.fid``.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
   (matplotlib, imported on first use).
@@ -24,11 +32,22 @@ _EXPORTS = {
     "class_spread_from_labels": "classifier",
     "classifier_frechet_distance": "classifier",
     "digit_metrics": "classifier",
-    "frechet_distance": "classifier",
     "load_or_train_digit_classifier": "classifier",
     "train_digit_classifier": "classifier",
+    "ReferenceStatistics": "fid",
+    "image_quality": "fid",
+    "reference_statistics": "fid",
     "image_grid": "images",
     "save_image_grid": "images",
+    "InceptionFeatures": "inception",
+    "InceptionV3": "inception",
+    "InceptionWeightsMissingError": "inception",
+    "load_inception": "inception",
+    "frechet_distance": "metrics",
+    "gaussian_statistics": "metrics",
+    "inception_score": "metrics",
+    "kernel_inception_distance": "metrics",
+    "precision_recall": "metrics",
     "parzen_evaluate": "parzen",
     "parzen_log_likelihood": "parzen",
     "select_sigma": "parzen",
@@ -40,25 +59,37 @@ _EXPORTS = {
 __all__ = [
     "DigitClassifier",
     "DigitNet",
+    "InceptionFeatures",
+    "InceptionV3",
+    "InceptionWeightsMissingError",
+    "ReferenceStatistics",
     "class_spread",
     "class_spread_from_labels",
     "classifier_frechet_distance",
     "digit_metrics",
     "frechet_distance",
+    "gaussian_statistics",
     "image_grid",
+    "image_quality",
+    "inception_score",
+    "kernel_inception_distance",
+    "load_inception",
     "load_or_train_digit_classifier",
     "mode_metrics",
     "parzen_evaluate",
     "parzen_log_likelihood",
     "plot_metrics",
     "plot_toy_2d",
+    "precision_recall",
+    "reference_statistics",
     "save_image_grid",
     "select_sigma",
     "train_digit_classifier",
 ]
 
 
-_SUBMODULES = ("classifier", "images", "parzen", "plots", "toy")
+_SUBMODULES = ("classifier", "fid", "images", "inception", "metrics", "parzen",
+               "plots", "toy")
 
 
 def __getattr__(name):

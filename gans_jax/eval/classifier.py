@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.linalg
+
+from gans_jax.eval.metrics import frechet_distance
 
 INPUT_SIZE = 16
 """Images are converted to gray and resized to this square size first."""
@@ -304,59 +305,6 @@ def load_or_train_digit_classifier(cache_path: str | os.PathLike, *,
   classifier = train_digit_classifier(seed=seed)
   classifier.save(cache_path)
   return classifier
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> float:
-  """Fréchet (2-Wasserstein) distance between two Gaussians.
-
-  .. math::
-    d^2 = \\lVert \\mu_1 - \\mu_2 \\rVert^2 + \\operatorname{Tr}\\big(\\Sigma_1
-      + \\Sigma_2 - 2 (\\Sigma_1 \\Sigma_2)^{1/2}\\big)
-
-  Returns the squared distance :math:`d^2`, as FID does. The matrix square
-  root is scipy's ``sqrtm``; when it is not finite (near-singular
-  covariances) ``eps`` is added to both diagonals, and its negligible
-  imaginary part from round-off is dropped.
-
-  Args:
-    mu1: mean ``[d]`` of the first Gaussian.
-    sigma1: covariance ``[d, d]`` of the first Gaussian.
-    mu2: mean ``[d]`` of the second Gaussian.
-    sigma2: covariance ``[d, d]`` of the second Gaussian.
-    eps: diagonal offset used only when the plain square root fails.
-
-  Returns:
-    :math:`d^2` as a float.
-
-  References:
-    Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
-    a Local Nash Equilibrium", arXiv 1706.08500; Dowson & Landau, "The
-    Fréchet distance between multivariate normal distributions", 1982.
-  """
-  mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
-  mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-  sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
-  sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
-  d = mu1.shape[0]
-  if (mu1.shape != (d,) or mu2.shape != (d,) or sigma1.shape != (d, d)
-      or sigma2.shape != (d, d)):
-    raise ValueError(
-        f"expected means [d] and covariances [d, d]; got mu1 {mu1.shape}, "
-        f"sigma1 {sigma1.shape}, mu2 {mu2.shape}, sigma2 {sigma2.shape}.")
-  covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-  if not np.all(np.isfinite(covmean)):
-    offset = eps * np.eye(d)
-    covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-  if np.iscomplexobj(covmean):
-    imaginary = np.max(np.abs(np.diagonal(covmean).imag))
-    if imaginary > 1e-3 * max(1.0, np.max(np.abs(covmean.real))):
-      raise ValueError(
-          f"the matrix square root has a large imaginary part ({imaginary:.3g});"
-          " are the covariances positive semi-definite?")
-    covmean = covmean.real
-  diff = mu1 - mu2
-  return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2)
-               - 2.0 * np.trace(covmean))
 
 
 def _gaussian_fit(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
