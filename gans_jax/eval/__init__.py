@@ -8,6 +8,11 @@
   built-in digits, and the Fréchet distance and class-spread metrics computed
   with it.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
+- :mod:`~gans_jax.eval.swd`: ProGAN's sliced Wasserstein distance on
+  Laplacian-pyramid patches (arXiv 1710.10196).
+- :mod:`~gans_jax.eval.ms_ssim`: multi-scale SSIM and its average over random
+  pairs of generated images, ProGAN's variety measure (the per-pair function
+  is ``gans_jax.eval.ms_ssim.ms_ssim``: the module has its name).
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
   (matplotlib, imported on first use).
 """
@@ -35,6 +40,12 @@ _EXPORTS = {
     "plot_metrics": "plots",
     "plot_toy_2d": "plots",
     "mode_metrics": "toy",
+    "mean_ms_ssim": "ms_ssim",
+    "ssim": "ms_ssim",
+    "laplacian_pyramid": "swd",
+    "sliced_wasserstein": "swd",
+    "sliced_wasserstein_distance": "swd",
+    "swd_resolutions": "swd",
 }
 
 __all__ = [
@@ -46,7 +57,9 @@ __all__ = [
     "digit_metrics",
     "frechet_distance",
     "image_grid",
+    "laplacian_pyramid",
     "load_or_train_digit_classifier",
+    "mean_ms_ssim",
     "mode_metrics",
     "parzen_evaluate",
     "parzen_log_likelihood",
@@ -54,11 +67,16 @@ __all__ = [
     "plot_toy_2d",
     "save_image_grid",
     "select_sigma",
+    "sliced_wasserstein",
+    "sliced_wasserstein_distance",
+    "ssim",
+    "swd_resolutions",
     "train_digit_classifier",
 ]
 
 
-_SUBMODULES = ("classifier", "images", "parzen", "plots", "toy")
+_SUBMODULES = ("classifier", "images", "ms_ssim", "parzen", "plots", "swd",
+               "toy")
 
 
 def __getattr__(name):
