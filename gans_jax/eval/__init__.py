@@ -16,6 +16,11 @@
   Inception network, cached reference statistics, and the command
   ``python -m gans_jax.eval.fid``.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
+- :mod:`~gans_jax.eval.swd`: ProGAN's sliced Wasserstein distance on
+  Laplacian-pyramid patches (arXiv 1710.10196).
+- :mod:`~gans_jax.eval.ms_ssim`: multi-scale SSIM and its average over random
+  pairs of generated images, ProGAN's variety measure (the per-pair function
+  is ``gans_jax.eval.ms_ssim.ms_ssim``: the module has its name).
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
   (matplotlib, imported on first use).
 """
@@ -54,6 +59,12 @@ _EXPORTS = {
     "plot_metrics": "plots",
     "plot_toy_2d": "plots",
     "mode_metrics": "toy",
+    "mean_ms_ssim": "ms_ssim",
+    "ssim": "ms_ssim",
+    "laplacian_pyramid": "swd",
+    "sliced_wasserstein": "swd",
+    "sliced_wasserstein_distance": "swd",
+    "swd_resolutions": "swd",
 }
 
 __all__ = [
@@ -73,8 +84,10 @@ __all__ = [
     "image_quality",
     "inception_score",
     "kernel_inception_distance",
+    "laplacian_pyramid",
     "load_inception",
     "load_or_train_digit_classifier",
+    "mean_ms_ssim",
     "mode_metrics",
     "parzen_evaluate",
     "parzen_log_likelihood",
@@ -84,12 +97,16 @@ __all__ = [
     "reference_statistics",
     "save_image_grid",
     "select_sigma",
+    "sliced_wasserstein",
+    "sliced_wasserstein_distance",
+    "ssim",
+    "swd_resolutions",
     "train_digit_classifier",
 ]
 
 
-_SUBMODULES = ("classifier", "fid", "images", "inception", "metrics", "parzen",
-               "plots", "toy")
+_SUBMODULES = ("classifier", "fid", "images", "inception", "metrics", "ms_ssim",
+               "parzen", "plots", "swd", "toy")
 
 
 def __getattr__(name):

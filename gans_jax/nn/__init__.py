@@ -11,7 +11,9 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 - ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
   state holds parameters and batch statistics, never RNG counters;
 - ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
-  statistics and dropout on / off.
+  statistics and dropout on / off;
+- the growing ProGAN models also take ``level`` (a static Python int, the
+  resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
 """
 
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
@@ -25,6 +27,10 @@ from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 get_activation,
                                 image_layer_norm, label_one_hot)
 from gans_jax.nn.mlp import MLPDiscriminator, MLPGenerator
+from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
+                                ProGANGenerator, downscale_images, fade_reals,
+                                level_resolution, minibatch_stddev,
+                                pixel_norm, progan_features, progan_schedule)
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
@@ -35,10 +41,14 @@ __all__ = [
     "ConvTranspose2x",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "EqualizedConv",
+    "EqualizedDense",
     "LatentProjection",
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
+    "ProGANCritic",
+    "ProGANGenerator",
     "ResNetCritic32",
     "ResNetGenerator32",
     "ResidualBlock",
@@ -48,11 +58,18 @@ __all__ = [
     "conv_transpose2x_phase",
     "dcgan_kernel_init",
     "dcgan_scale_init",
+    "downscale_images",
     "dropout_keys",
+    "fade_reals",
     "fan_avg_uniform",
     "get_activation",
     "image_layer_norm",
     "label_one_hot",
+    "level_resolution",
     "mean_pool",
+    "minibatch_stddev",
+    "pixel_norm",
+    "progan_features",
+    "progan_schedule",
     "upsample_nearest",
 ]
