@@ -60,12 +60,7 @@ def _output_shape(make, shape):
 
 # ---------------------------------------------------------------- U-Net -----
 
-@pytest.mark.parametrize("size", [32, 64, 128, 256])
-def test_unet_depth_follows_the_image_size_down_to_a_1x1_bottleneck(size):
-  make = lambda r: gnn.UNetGenerator(3, 2, image_size=size, rngs=r)
-  assert _output_shape(make, (2, size, size, 3)) == (2, size, size, 2)
-  g = _abstract(make)
-  depth = {32: 5, 64: 6, 128: 7, 256: 8}[size]
+def _check_unet_layout(g, depth):
   assert len(g.levels) == depth  # size / 2**depth == 1
   # Encoder widths 64-128-256-512-512-...
   assert [lv.down.kernel.shape[-1] for lv in g.levels] == (
@@ -74,13 +69,42 @@ def test_unet_depth_follows_the_image_size_down_to_a_1x1_bottleneck(size):
   # of its level's encoder output.
   assert [lv.up.kernel.shape[2] for lv in g.levels] == (
       [128, 256, 512] + [1024] * (depth - 4) + [512])
-  assert [lv.up.kernel.shape[3] for lv in g.levels] == (
-      [2, 64, 128, 256] + [512] * (depth - 4))
+  assert [lv.up.kernel.shape[3] for lv in g.levels][1:] == (
+      [64, 128, 256] + [512] * (depth - 4))
   # Dropout on the 512-channel decoder levels outside the innermost one (the
   # official UnetGenerator's num_downs - 5 levels).
-  assert g.dropout_levels == {32: (), 64: (4,), 128: (4, 5),
-                              256: (4, 5, 6)}[size]
+  assert g.dropout_levels == tuple(range(4, depth - 1))
   assert all(g.levels[j].dropout.rate == 0.5 for j in g.dropout_levels)
+
+
+@pytest.mark.parametrize("size,depth", [(32, 5), (64, 6), (128, 7)])
+def test_unet_depth_follows_the_image_size_down_to_a_1x1_bottleneck(size,
+                                                                    depth):
+  make = lambda r: gnn.UNetGenerator(3, 2, image_size=size, rngs=r)
+  assert _output_shape(make, (2, size, size, 3)) == (2, size, size, 2)
+  g = _abstract(make)
+  assert g.levels[0].up.kernel.shape[3] == 2
+  _check_unet_layout(g, depth)
+  assert g.dropout_levels == {32: (), 64: (4,), 128: (4, 5)}[size]
+
+
+def test_full_size_unet_is_the_official_unet_256():
+  # The only full-size U-Net of the tests, traced abstractly.
+  layout = {}
+
+  def translate(x):
+    g = gnn.UNetGenerator(1, 1, image_size=256, rngs=nnx.Rngs(0))
+    layout["model"], layout["params"] = g, _param_count(g)
+    return g(x, rngs=jax.random.key(0))
+
+  shape = jax.eval_shape(translate, jax.ShapeDtypeStruct((1, 256, 256, 1),
+                                                         jnp.float32)).shape
+  assert shape == (1, 256, 256, 1)
+  _check_unet_layout(layout["model"], 8)
+  assert layout["model"].dropout_levels == (4, 5, 6)
+  # Printed by the official code for 1-channel pix2pix (issue #1152 of
+  # junyanz/pytorch-CycleGAN-and-pix2pix): unet_256 54.408 M.
+  assert round(layout["params"] / 1e6, 3) == 54.408
 
 
 def test_unet_norms_and_biases_follow_the_official_code():
@@ -105,12 +129,10 @@ def test_unet_norms_and_biases_follow_the_official_code():
 
 def test_parameter_counts_match_the_official_networks():
   # Printed by the official code for 1-channel pix2pix (issue #1152 of
-  # junyanz/pytorch-CycleGAN-and-pix2pix): unet_256 54.408 M, 70x70
-  # PatchGAN (input 1 + 1 channels) 2.765 M, a 6-level U-Net 29.238 M and
-  # the n_layers=2 PatchGAN 0.662 M.
+  # junyanz/pytorch-CycleGAN-and-pix2pix): the 70x70 PatchGAN (input 1 + 1
+  # channels) 2.765 M, a 6-level U-Net 29.238 M and the n_layers=2 PatchGAN
+  # 0.662 M.
   counts = [
-      _param_count(_abstract(lambda r: gnn.UNetGenerator(
-          1, 1, image_size=256, rngs=r))),
       _param_count(_abstract(lambda r: gnn.PatchGANDiscriminator(
           in_channels=2, rngs=r))),
       _param_count(_abstract(lambda r: gnn.UNetGenerator(
@@ -118,7 +140,7 @@ def test_parameter_counts_match_the_official_networks():
       _param_count(_abstract(lambda r: gnn.PatchGANDiscriminator(
           in_channels=2, n_layers=2, rngs=r))),
   ]
-  assert [round(c / 1e6, 3) for c in counts] == [54.408, 2.765, 29.238, 0.662]
+  assert [round(c / 1e6, 3) for c in counts] == [2.765, 29.238, 0.662]
   # CycleGAN's resnet_9blocks with instance norm, counted by hand:
   # 7x7 stem, two 3x3 down-convolutions, 9 blocks of two 3x3 convolutions,
   # two 3x3 transposed convolutions, 7x7 output (all with biases).

@@ -529,7 +529,8 @@ def patchgan_receptive_field(n_layers: int | str) -> int:
   """
   if n_layers == "pixel":
     return 1
-  if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+  if (isinstance(n_layers, bool) or not isinstance(n_layers, int)
+      or n_layers < 1):
     raise ValueError(f"n_layers must be an int >= 1 or 'pixel', got "
                      f"{n_layers!r}")
   return 9 * 2 ** n_layers - 2
