@@ -1,4 +1,5 @@
-"""Data for GAN training: toy distributions, built-in digits, TFDS and folders.
+"""Data for GAN training: toy distributions, built-in digits, TFDS, folders,
+and paired / unpaired image-translation data.
 
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,
@@ -26,6 +27,17 @@ from gans_jax.data.images import folder_source
 from gans_jax.data.images import make_image_source
 from gans_jax.data.images import source_has_labels
 from gans_jax.data.images import tfds_source
+from gans_jax.data.paired import AlignedSource
+from gans_jax.data.paired import DIRECTIONS
+from gans_jax.data.paired import PairedBatches
+from gans_jax.data.paired import UnpairedBatches
+from gans_jax.data.paired import UnpairedSource
+from gans_jax.data.paired import default_load_size
+from gans_jax.data.paired import make_paired_source
+from gans_jax.data.paired import make_unpaired_source
+from gans_jax.data.paired import ordered_batches
+from gans_jax.data.paired import random_jitter
+from gans_jax.data.paired import resize_bicubic
 from gans_jax.data.preprocessing import preprocess_image
 from gans_jax.data.toy import TOY_DISTRIBUTIONS
 from gans_jax.data.toy import ToyBatches
@@ -37,21 +49,27 @@ from gans_jax.data.toy import parallel_lines
 from gans_jax.data.toy import quadrature_grid
 
 __all__ = [
+    "AlignedSource",
     "ArraySource",
     "BatchSource",
     "DIGITS_SPLITS",
+    "DIRECTIONS",
     "DataError",
     "DatasetNotFoundError",
     "FolderSource",
     "IMAGE_DATASETS",
     "ImageBatches",
     "ImageSource",
+    "PairedBatches",
     "Sharding",
     "TFDS_IMAGE_DATASETS",
     "TOY_DISTRIBUTIONS",
     "ToyBatches",
     "ToyDistribution",
+    "UnpairedBatches",
+    "UnpairedSource",
     "UnreadableImageError",
+    "default_load_size",
     "digits_split_indices",
     "fgan_mixture",
     "folder_source",
@@ -59,9 +77,14 @@ __all__ = [
     "get_toy",
     "load_digits_split",
     "make_image_source",
+    "make_paired_source",
+    "make_unpaired_source",
+    "ordered_batches",
     "parallel_lines",
     "preprocess_image",
     "quadrature_grid",
+    "random_jitter",
+    "resize_bicubic",
     "source_has_labels",
     "tfds_source",
 ]

@@ -6,6 +6,9 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 - generators map z (B, latent_dim) to images (B, H, W, C) in [-1, 1] (or to
   points (B, D) / [0, 1] pixels for the MLPs, by their output activation);
 - discriminators and critics map a batch to raw scores (B,), no sigmoid;
+- image-to-image translation models (pix2pix, CycleGAN) map images to images
+  (``model(x, *, rngs=None)``), and their PatchGAN discriminators map images,
+  with an optional ``condition`` image, to a logit map (B, h, w, 1);
 - ``labels`` (B,) int are required by class-conditional models
   (``num_classes`` set) and refused by unconditional ones;
 - ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
@@ -34,28 +37,43 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
+from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
+                                     InstanceNorm, PatchGANDiscriminator,
+                                     PixelGANDiscriminator,
+                                     ResNetTranslationGenerator,
+                                     UNetGenerator, conv_transpose_stride2,
+                                     patchgan_output_size,
+                                     patchgan_receptive_field, reflect_pad)
 
 __all__ = [
     "ACTIVATIONS",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
+    "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "EqualizedConv",
     "EqualizedDense",
+    "InstanceNorm",
     "LatentProjection",
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
+    "PatchGANDiscriminator",
+    "PixelGANDiscriminator",
     "ProGANCritic",
     "ProGANGenerator",
     "ResNetCritic32",
     "ResNetGenerator32",
+    "ResNetTranslationGenerator",
     "ResidualBlock",
     "SUPPORTED_IMAGE_SIZES",
+    "TRANSLATION_NORMS",
+    "UNetGenerator",
     "conv_transpose2x_direct",
     "conv_transpose2x_implementation",
     "conv_transpose2x_phase",
+    "conv_transpose_stride2",
     "dcgan_kernel_init",
     "dcgan_scale_init",
     "downscale_images",
@@ -68,8 +86,11 @@ __all__ = [
     "level_resolution",
     "mean_pool",
     "minibatch_stddev",
+    "patchgan_output_size",
+    "patchgan_receptive_field",
     "pixel_norm",
     "progan_features",
     "progan_schedule",
+    "reflect_pad",
     "upsample_nearest",
 ]
