@@ -1,4 +1,5 @@
-"""Data for GAN training: toy distributions, built-in digits, TFDS and folders.
+"""Data for GAN training: toy distributions, built-in digits, TFDS and folders,
+and the offline translation tasks (synthetic facades, typeset digits).
 
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,
@@ -11,6 +12,11 @@ from gans_jax.data.base import Sharding
 from gans_jax.data.digits import DIGITS_SPLITS
 from gans_jax.data.digits import digits_split_indices
 from gans_jax.data.digits import load_digits_split
+from gans_jax.data.font_digits import FONT_DIGIT_FONTS
+from gans_jax.data.font_digits import FONT_DIGITS_SPLITS
+from gans_jax.data.font_digits import load_font_digits
+from gans_jax.data.font_digits import load_unpaired_digits
+from gans_jax.data.font_digits import render_font_digits
 from gans_jax.data.images import ArraySource
 from gans_jax.data.images import DatasetNotFoundError
 from gans_jax.data.images import FolderSource
@@ -23,6 +29,14 @@ from gans_jax.data.images import make_image_source
 from gans_jax.data.images import source_has_labels
 from gans_jax.data.images import tfds_source
 from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.synthetic_facades import FACADE_CLASSES
+from gans_jax.data.synthetic_facades import FACADE_LABEL_COLOURS
+from gans_jax.data.synthetic_facades import FACADES_SPLITS
+from gans_jax.data.synthetic_facades import FacadesSource
+from gans_jax.data.synthetic_facades import NUM_FACADE_CLASSES
+from gans_jax.data.synthetic_facades import facade_example
+from gans_jax.data.synthetic_facades import facade_labels_image
+from gans_jax.data.synthetic_facades import load_facades
 from gans_jax.data.toy import TOY_DISTRIBUTIONS
 from gans_jax.data.toy import ToyBatches
 from gans_jax.data.toy import ToyDistribution
@@ -37,25 +51,38 @@ __all__ = [
     "BatchSource",
     "DIGITS_SPLITS",
     "DatasetNotFoundError",
+    "FACADES_SPLITS",
+    "FACADE_CLASSES",
+    "FACADE_LABEL_COLOURS",
+    "FONT_DIGITS_SPLITS",
+    "FONT_DIGIT_FONTS",
+    "FacadesSource",
     "FolderSource",
     "IMAGE_DATASETS",
     "ImageBatches",
     "ImageSource",
+    "NUM_FACADE_CLASSES",
     "Sharding",
     "TFDS_IMAGE_DATASETS",
     "TOY_DISTRIBUTIONS",
     "ToyBatches",
     "ToyDistribution",
     "digits_split_indices",
+    "facade_example",
+    "facade_labels_image",
     "fgan_mixture",
     "folder_source",
     "gaussian_mixture",
     "get_toy",
     "load_digits_split",
+    "load_facades",
+    "load_font_digits",
+    "load_unpaired_digits",
     "make_image_source",
     "parallel_lines",
     "preprocess_image",
     "quadrature_grid",
+    "render_font_digits",
     "source_has_labels",
     "tfds_source",
 ]
