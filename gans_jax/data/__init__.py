@@ -35,6 +35,7 @@ from gans_jax.data.synthetic_facades import FACADES_SPLITS
 from gans_jax.data.synthetic_facades import FacadesSource
 from gans_jax.data.synthetic_facades import NUM_FACADE_CLASSES
 from gans_jax.data.synthetic_facades import facade_example
+from gans_jax.data.synthetic_facades import facade_label_map
 from gans_jax.data.synthetic_facades import facade_labels_image
 from gans_jax.data.synthetic_facades import load_facades
 from gans_jax.data.toy import TOY_DISTRIBUTIONS
@@ -69,6 +70,7 @@ __all__ = [
     "ToyDistribution",
     "digits_split_indices",
     "facade_example",
+    "facade_label_map",
     "facade_labels_image",
     "fgan_mixture",
     "folder_source",

@@ -13,14 +13,18 @@ Its *labels image* paints each class in a fixed colour (``FACADE_LABEL_COLOURS``
 as the facades dataset colour-codes its labels.
 
 The *photo* renders each class with a colour drawn from its own range
-(``FACADE_PHOTO_COLOUR_RANGES``; wall, cornice and pillar overlap, as do window,
-balcony and the darker doors) and its own texture: bricks or plaster for the
-wall, horizontal mouldings on cornices, vertical fluting on pillars, streaked
-glass with light mullions in windows, railings on balconies, planks on doors.
-Every rectangle gets its own small brightness offset; a brightness gradient in
-a random direction, a global brightness and colour cast, and pixel noise light
-the whole picture. Recovering the label map from the photo is thus learnable
-but not a colour lookup.
+(``FACADE_PHOTO_COLOUR_RANGES``: window, balcony and the darker doors overlap)
+and its own texture: bricks or plaster for the wall, horizontal mouldings on
+cornices, vertical fluting on pillars, streaked glass with light mullions in
+windows, railings on balconies, planks on doors. Cornices and pillars are of the
+wall's material: their colour is the wall's times a factor drawn from
+``FACADE_MATERIAL_CONTRAST``, so texture and shape, more than colour, tell
+them from the wall. Every rectangle gets its own small brightness offset; a
+brightness gradient in a random direction, a global brightness and colour cast,
+and pixel noise light the whole picture. Recovering the label map from the
+photo is thus learnable but not a colour lookup, and a photo painted in flat
+class colours (what an L1 loss alone tends to produce) loses the cues that
+separate cornices and pillars from the wall.
 
 Geometry is drawn in fractions of the image before any pixel is, so one
 ``(seed, split, index)`` gives the same facade at every ``image_size``.
@@ -50,13 +54,17 @@ FACADE_LABEL_COLOURS = np.array([
 FACADE_PHOTO_COLOUR_RANGES = np.array([
     ((0.55, 0.65, 0.78), (0.85, 0.90, 1.00)),  # background: sky
     ((0.50, 0.32, 0.24), (0.85, 0.75, 0.62)),  # wall: brick red to beige
-    ((0.62, 0.58, 0.50), (0.92, 0.90, 0.85)),  # cornice: light stone
-    ((0.55, 0.50, 0.45), (0.85, 0.82, 0.78)),  # pillar: stone
+    ((0.50, 0.32, 0.24), (0.85, 0.75, 0.62)),  # cornice: the wall's material
+    ((0.50, 0.32, 0.24), (0.85, 0.75, 0.62)),  # pillar: the wall's material
     ((0.10, 0.14, 0.20), (0.35, 0.42, 0.50)),  # window: dark glass
     ((0.08, 0.08, 0.08), (0.35, 0.33, 0.30)),  # balcony: dark metal
     ((0.25, 0.12, 0.06), (0.55, 0.36, 0.22)),  # door: wood
 ], dtype=np.float32)
-"""``[class, (low, high), RGB]`` in ``[0, 1]``: the range of each class's base colour."""
+"""``[class, (low, high), RGB]`` in ``[0, 1]``: the range of each class's base
+colour (cornices and pillars: of the wall's, before ``FACADE_MATERIAL_CONTRAST``)."""
+
+FACADE_MATERIAL_CONTRAST = (0.8, 1.3)
+"""Range of the factors between the wall's colour and its cornices' and pillars'."""
 
 FACADES_SPLITS: dict[str, int] = {"train": 400, "validation": 100, "test": 100}
 """Default number of examples per split (as CMP Facades: 400 training images)."""
@@ -226,6 +234,9 @@ def _render_photo(rng: np.random.Generator, label_map: np.ndarray,
   t = np.clip(rng.random((NUM_FACADE_CLASSES, 1))
               + 0.15 * rng.standard_normal((NUM_FACADE_CLASSES, 3)), 0.0, 1.0)
   base = low + (high - low) * t
+  contrast = rng.uniform(*FACADE_MATERIAL_CONTRAST, size=2)
+  base[CORNICE] = np.clip(base[WALL] * contrast[0], 0.0, 1.0)
+  base[PILLAR] = np.clip(base[WALL] * contrast[1], 0.0, 1.0)
   # Texture parameters, all drawn before any per-pixel noise.
   brick = rng.random() < 0.5
   brick_height = rng.uniform(1 / 28, 1 / 18)
@@ -323,6 +334,26 @@ def facade_labels_image(label_map) -> np.ndarray:
   if label_map.size and (label_map.min() < 0 or label_map.max() >= NUM_FACADE_CLASSES):
     raise ValueError(f"label_map ids must lie in [0, {NUM_FACADE_CLASSES})")
   return FACADE_LABEL_COLOURS[label_map] * 2.0 - 1.0
+
+
+def facade_label_map(labels_image) -> np.ndarray:
+  """Class ids of a (possibly generated) labels image: each pixel's nearest class colour.
+
+  The inverse of :func:`facade_labels_image`, for scoring photo -> labels
+  translation against the true label map.
+
+  Args:
+    labels_image: ``(..., 3)`` floats in ``[-1, 1]``.
+
+  Returns:
+    int32 ``(...)`` ids in ``[0, NUM_FACADE_CLASSES)``.
+  """
+  labels_image = np.asarray(labels_image, dtype=np.float32)
+  if labels_image.ndim < 1 or labels_image.shape[-1] != 3:
+    raise ValueError(f"labels_image must be (..., 3), got shape {labels_image.shape}")
+  colours = FACADE_LABEL_COLOURS * 2.0 - 1.0
+  distances = ((labels_image[..., None, :] - colours) ** 2).sum(axis=-1)
+  return np.argmin(distances, axis=-1).astype(np.int32)
 
 
 def _num_examples(split: str, num_examples: int | None) -> int:
