@@ -227,6 +227,11 @@ def test_font_digit_splits_are_deterministic_balanced_and_inside_the_image():
   edge = np.concatenate([images[:, [0, -1]].ravel(), images[:, :, [0, -1]].ravel()])
   assert edge.max() == -1.0
   assert np.all(images.max(axis=(1, 2, 3)) > 0.5)
+  # Example i: digit i % 10 in font (i // 10) % 3, placed by jitter row i.
+  index = np.arange(60)
+  jitter = font_digits.font_digit_jitter("train", 60, seed=0)
+  expected = gd.render_font_digits(index % 10, (index // 10) % 3, **jitter)
+  np.testing.assert_array_equal(images[:60, ..., 0], expected)
   again, _ = gd.load_font_digits("train", seed=0, num_examples=40)
   np.testing.assert_array_equal(again, images[:40])
   other_seed, _ = gd.load_font_digits("train", seed=1, num_examples=40)
