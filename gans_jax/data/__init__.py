@@ -1,5 +1,6 @@
 """Data for GAN training: toy distributions, built-in digits, TFDS, folders,
-and paired / unpaired image-translation data.
+paired / unpaired image-translation data, and the offline translation tasks
+(synthetic facades, typeset digits).
 
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,
@@ -17,6 +18,11 @@ from gans_jax.data.base import UnreadableImageError
 from gans_jax.data.digits import DIGITS_SPLITS
 from gans_jax.data.digits import digits_split_indices
 from gans_jax.data.digits import load_digits_split
+from gans_jax.data.font_digits import FONT_DIGITS_SPLITS
+from gans_jax.data.font_digits import FONT_DIGIT_FONTS
+from gans_jax.data.font_digits import load_font_digits
+from gans_jax.data.font_digits import load_unpaired_digits
+from gans_jax.data.font_digits import render_font_digits
 from gans_jax.data.images import ArraySource
 from gans_jax.data.images import FolderSource
 from gans_jax.data.images import IMAGE_DATASETS
@@ -39,6 +45,15 @@ from gans_jax.data.paired import ordered_batches
 from gans_jax.data.paired import random_jitter
 from gans_jax.data.paired import resize_bicubic
 from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.synthetic_facades import FACADES_SPLITS
+from gans_jax.data.synthetic_facades import FACADE_CLASSES
+from gans_jax.data.synthetic_facades import FACADE_LABEL_COLOURS
+from gans_jax.data.synthetic_facades import FacadesSource
+from gans_jax.data.synthetic_facades import NUM_FACADE_CLASSES
+from gans_jax.data.synthetic_facades import facade_example
+from gans_jax.data.synthetic_facades import facade_label_map
+from gans_jax.data.synthetic_facades import facade_labels_image
+from gans_jax.data.synthetic_facades import load_facades
 from gans_jax.data.toy import TOY_DISTRIBUTIONS
 from gans_jax.data.toy import ToyBatches
 from gans_jax.data.toy import ToyDistribution
@@ -56,10 +71,17 @@ __all__ = [
     "DIRECTIONS",
     "DataError",
     "DatasetNotFoundError",
+    "FACADES_SPLITS",
+    "FACADE_CLASSES",
+    "FACADE_LABEL_COLOURS",
+    "FONT_DIGITS_SPLITS",
+    "FONT_DIGIT_FONTS",
+    "FacadesSource",
     "FolderSource",
     "IMAGE_DATASETS",
     "ImageBatches",
     "ImageSource",
+    "NUM_FACADE_CLASSES",
     "PairedBatches",
     "Sharding",
     "TFDS_IMAGE_DATASETS",
@@ -71,11 +93,17 @@ __all__ = [
     "UnreadableImageError",
     "default_load_size",
     "digits_split_indices",
+    "facade_example",
+    "facade_label_map",
+    "facade_labels_image",
     "fgan_mixture",
     "folder_source",
     "gaussian_mixture",
     "get_toy",
     "load_digits_split",
+    "load_facades",
+    "load_font_digits",
+    "load_unpaired_digits",
     "make_image_source",
     "make_paired_source",
     "make_unpaired_source",
@@ -84,6 +112,7 @@ __all__ = [
     "preprocess_image",
     "quadrature_grid",
     "random_jitter",
+    "render_font_digits",
     "resize_bicubic",
     "source_has_labels",
     "tfds_source",

@@ -15,12 +15,17 @@
 - :mod:`~gans_jax.eval.fid`: those metrics of generated images with the
   Inception network, cached reference statistics, and the command
   ``python -m gans_jax.eval.fid``.
-- :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.swd`: ProGAN's sliced Wasserstein distance on
   Laplacian-pyramid patches (arXiv 1710.10196).
 - :mod:`~gans_jax.eval.ms_ssim`: multi-scale SSIM and its average over random
   pairs of generated images, ProGAN's variety measure (the per-pair function
   is ``gans_jax.eval.ms_ssim.ms_ssim``: the module has its name).
+- :mod:`~gans_jax.eval.segmentation`: pix2pix's FCN-scores on the synthetic
+  facades, with a small segmenter trained on their real photos.
+- :mod:`~gans_jax.eval.domain`: unpaired digit translation scores (class
+  preservation, domain accuracy, cycle L1) with two small classifiers.
+- :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
+- :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
   (matplotlib, imported on first use).
 """
@@ -39,6 +44,13 @@ _EXPORTS = {
     "digit_metrics": "classifier",
     "load_or_train_digit_classifier": "classifier",
     "train_digit_classifier": "classifier",
+    "DigitConvNet": "domain",
+    "DigitDomainClassifier": "domain",
+    "class_preservation": "domain",
+    "cycle_l1": "domain",
+    "domain_accuracy": "domain",
+    "load_or_train_digit_domain_classifier": "domain",
+    "train_digit_domain_classifier": "domain",
     "ReferenceStatistics": "fid",
     "image_quality": "fid",
     "reference_statistics": "fid",
@@ -53,60 +65,33 @@ _EXPORTS = {
     "inception_score": "metrics",
     "kernel_inception_distance": "metrics",
     "precision_recall": "metrics",
+    "mean_ms_ssim": "ms_ssim",
+    "ssim": "ms_ssim",
     "parzen_evaluate": "parzen",
     "parzen_log_likelihood": "parzen",
     "select_sigma": "parzen",
     "plot_metrics": "plots",
     "plot_toy_2d": "plots",
-    "mode_metrics": "toy",
-    "mean_ms_ssim": "ms_ssim",
-    "ssim": "ms_ssim",
+    "FacadeSegmenter": "segmentation",
+    "FacadeSegmenterNet": "segmentation",
+    "confusion_matrix": "segmentation",
+    "fcn_scores": "segmentation",
+    "load_or_train_facade_segmenter": "segmentation",
+    "segmentation_scores": "segmentation",
+    "train_facade_segmenter": "segmentation",
+    "mean_gradient_magnitude": "sharpness",
     "laplacian_pyramid": "swd",
     "sliced_wasserstein": "swd",
     "sliced_wasserstein_distance": "swd",
     "swd_resolutions": "swd",
+    "mode_metrics": "toy",
 }
 
-__all__ = [
-    "DigitClassifier",
-    "DigitNet",
-    "InceptionFeatures",
-    "InceptionV3",
-    "InceptionWeightsMissingError",
-    "ReferenceStatistics",
-    "class_spread",
-    "class_spread_from_labels",
-    "classifier_frechet_distance",
-    "digit_metrics",
-    "frechet_distance",
-    "gaussian_statistics",
-    "image_grid",
-    "image_quality",
-    "inception_score",
-    "kernel_inception_distance",
-    "laplacian_pyramid",
-    "load_inception",
-    "load_or_train_digit_classifier",
-    "mean_ms_ssim",
-    "mode_metrics",
-    "parzen_evaluate",
-    "parzen_log_likelihood",
-    "plot_metrics",
-    "plot_toy_2d",
-    "precision_recall",
-    "reference_statistics",
-    "save_image_grid",
-    "select_sigma",
-    "sliced_wasserstein",
-    "sliced_wasserstein_distance",
-    "ssim",
-    "swd_resolutions",
-    "train_digit_classifier",
-]
+__all__ = sorted(_EXPORTS)
 
-
-_SUBMODULES = ("classifier", "fid", "images", "inception", "metrics", "ms_ssim",
-               "parzen", "plots", "swd", "toy")
+_SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
+               "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
+               "sharpness", "swd", "toy")
 
 
 def __getattr__(name):
