@@ -26,6 +26,7 @@ import numpy as np
 # The contract is the training loop's; every source here fulfils it.
 from gans_jax.train.loop import BatchSource  # pylint: disable=unused-import
 
+
 class DataError(Exception):
   """A dataset cannot be used as asked; the message names it and the fix.
 

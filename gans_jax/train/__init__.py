@@ -16,6 +16,7 @@ from gans_jax.train.config import validate_train
 from gans_jax.train.distributed import data_mesh
 from gans_jax.train.distributed import global_batch
 from gans_jax.train.distributed import initialize
+from gans_jax.train.image_pool import ImagePool
 from gans_jax.train.keys import init_rngs
 from gans_jax.train.keys import make_key
 from gans_jax.train.keys import step_key
@@ -39,7 +40,7 @@ from gans_jax.train.writer import read_metrics
 
 __all__ = [
     "BatchSource", "CheckpointError", "ConfigError", "GANState", "Hook",
-    "Interrupted", "MetricWriter", "Network", "NonFiniteError",
+    "ImagePool", "Interrupted", "MetricWriter", "Network", "NonFiniteError",
     "OptimizerGroup", "Phase", "TrainState", "clip_weights", "count_params",
     "data_mesh", "ema_network", "ema_update", "fit", "fit_phases",
     "global_batch", "init_rngs", "initialize", "keys", "make_key",
