@@ -44,6 +44,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   config_lib.check_positive_float(config, "optim.learning_rate")
+  common.validate_inception(config)
   config_lib.validate_train(config)
 
 

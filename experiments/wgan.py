@@ -73,6 +73,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("gan.clip", "optim.learning_rate", "optim.eps"):
     config_lib.check_positive_float(config, field)
   config_lib.check_fraction(config, "optim.decay")
+  common.validate_inception(config)
   config_lib.validate_train(config)
 
 

@@ -86,6 +86,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_fraction(config, "optim.b2")
   config_lib.check_choice(config, "optim.decay", ("none", "linear"))
   config_lib.check_fraction(config, "optim.ema_decay")
+  common.validate_inception(config)
   config_lib.validate_train(config)
 
 
