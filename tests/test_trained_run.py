@@ -328,3 +328,21 @@ def test_the_notebook_uses_a_trained_run(tmp_path, tmp_path_factory, monkeypatch
     exec(compile(source, "notebook", "exec"), namespace)  # pylint: disable=exec-used
   assert namespace["samples"].shape == (1000, 2)
   assert os.path.getsize(tmp_path / "samples.png") > 0
+
+
+@pytest.mark.slow
+def test_the_readmes_python_for_a_trained_run_runs(tmp_path, tmp_path_factory,
+                                                   monkeypatch):
+  import re
+  text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+  (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+              if "gj.train.load_run" in b]
+  runs = tmp_path / "runs"
+  runs.mkdir()
+  shutil.copytree(_trained("wgan_gp", tmp_path_factory), runs / "wgan_gp_quickstart")
+  monkeypatch.chdir(tmp_path)
+  namespace = {}
+  exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
+  assert namespace["samples"].shape == (1000, 2)
+  np.testing.assert_array_equal(namespace["generator"](namespace["z"]),
+                                namespace["samples"])

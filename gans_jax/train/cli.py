@@ -162,6 +162,14 @@ def usage(experiment_file: str) -> str:
   return "\n".join(lines)
 
 
+def _print(text: str) -> None:
+  """Prints to stdout; a reader that stops early (``| head``) is no error."""
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def asks_for_help(argv: Sequence[str]) -> bool:
   return any(arg in HELP_FLAGS for arg in argv[1:])
 
@@ -170,7 +178,7 @@ def exit_on_help(experiment_file: str, argv: Sequence[str] | None = None) -> Non
   """Prints :func:`usage` and exits with 0 when ``argv`` asks for help; an
   experiment calls it before its imports, so that ``--help`` is quick."""
   if asks_for_help(sys.argv if argv is None else argv):
-    print(usage(experiment_file))
+    _print(usage(experiment_file))
     sys.exit(0)
 
 
@@ -488,7 +496,7 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   if experiment is None:
     experiment = sys.modules[train_and_evaluate.__module__]
   if asks_for_help(argv):
-    print(usage(experiment.__file__))
+    _print(usage(experiment.__file__))
     return 0
   from absl import logging as absl_logging
   # Libraries (TFDS, Orbax) log routine notes through absl; keep errors only.
@@ -498,7 +506,7 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   except config_lib.ConfigError as e:
     return _fail(str(e))
   if command.show_config:
-    print(show_config(command))
+    _print(show_config(command))
     return 0
   config, workdir = command.config, command.workdir
 

@@ -82,8 +82,9 @@ def _structure(create_state, config: ml_collections.ConfigDict):
   it cannot be built."""
   import jax
   from gans_jax.train import checkpoint as checkpoint_lib
+  shapes = checkpoint_lib._shapes  # pylint: disable=protected-access
   try:
-    return checkpoint_lib._shapes(jax.eval_shape(lambda: create_state(config)))  # pylint: disable=protected-access
+    return shapes(jax.eval_shape(lambda: create_state(config)))
   except Exception:  # pylint: disable=broad-except
     return None
 
@@ -93,26 +94,27 @@ def classify(create_state, old: ml_collections.ConfigDict,
   """Every field that differs between the run's config ``old`` and ``new``,
   with its kind (see the module docstring); ``step`` is the checkpoint the
   run would resume from."""
-  changes, rest = [], []
-  for field, a, b in config_lib.differences(old, new):
-    harmless = (field in HARMLESS_FIELDS or field.split(".")[0] in HARMLESS_SECTIONS
-                or field == "train.num_steps" and isinstance(b, int) and b >= step)
-    if harmless:
-      changes.append(Change(field, a, b, "harmless"))
+  differing = config_lib.differences(old, new)
+  structural = set()
+  before = _structure(create_state, old)
+  # The same arrays (or a saved config today's code cannot build, where
+  # restoring the checkpoint will tell) leave nothing structural.
+  if differing and before is not None and _structure(create_state, new) != before:
+    structural = {field for field, _, b in differing
+                  if _structure(create_state, _with_field(old, field, b)) != before}
+    if not structural:  # only the fields together change the state
+      structural = {field for field, _, _ in differing}
+  changes = []
+  for field, a, b in differing:
+    if field in structural:
+      kind = "structure"
+    elif (field in HARMLESS_FIELDS or field.split(".")[0] in HARMLESS_SECTIONS
+          or field == "train.num_steps" and isinstance(b, int) and b >= step):
+      kind = "harmless"
     else:
-      rest.append((field, a, b))
-  if rest:
-    before = _structure(create_state, old)
-    if before is not None and _structure(create_state, new) == before:
-      structural = set()
-    else:
-      structural = {field for field, _, b in rest
-                    if _structure(create_state, _with_field(old, field, b)) != before}
-      if not structural:  # only the fields together change the state
-        structural = {field for field, _, _ in rest}
-    changes += [Change(f, a, b, "structure" if f in structural else "training")
-                for f, a, b in rest]
-  return sorted(changes, key=lambda c: c.field)
+      kind = "training"
+    changes.append(Change(field, a, b, kind))
+  return changes
 
 
 def _listing(changes: list[Change], limit: int = 4) -> str:
