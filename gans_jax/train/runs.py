@@ -293,6 +293,9 @@ def generator(experiment: types.ModuleType, config: ml_collections.ConfigDict,
   if isinstance(state, dict):
     raise RunError(f"this run holds one state per sub-run ({', '.join(state)}); "
                    "take the generator of one of them")
+  if not hasattr(experiment, "generator_spec"):
+    raise RunError(f"{experiment_name(experiment)} has no generator_spec(config, "
+                   "state=None) saying how to rebuild its generator")
   spec = dict(experiment.generator_spec(config, state))
   network = state.sampling_network(spec.get("player", "generator"))
   spec["source"] = {"experiment": experiment_name(experiment),
