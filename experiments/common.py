@@ -65,6 +65,20 @@ def compute_dtype(config: ml_collections.ConfigDict):
   return None if config.model.dtype == "float32" else jnp.dtype(config.model.dtype)
 
 
+def dtype_name(config: ml_collections.ConfigDict) -> str | None:
+  """:func:`compute_dtype` by name, as a generator spec's ``kwargs`` give it."""
+  return None if config.model.dtype == "float32" else config.model.dtype
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """``workdir/config.json`` as :func:`gans_jax.train.fit` writes it, for a
+  workdir whose training happens in sub-workdirs."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config_lib.to_json(config))
+
+
 def check_preset(name: str | None, presets: dict[str, Any]) -> str:
   if name not in presets:
     raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(presets)}")
@@ -245,21 +259,27 @@ def sample_grid_hook(config: ml_collections.ConfigDict,
 
 def evaluate_image_samples(config: ml_collections.ConfigDict,
                            sample: Callable[[Any, jax.Array], jax.Array], state,
-                           workdir: str, *, keep: int | None = 1000) -> dict[str, Any]:
+                           workdir: str, *, step: int | None = None,
+                           keep: int | None = 1000) -> dict[str, Any]:
   """The image experiments' final evaluation: ``config.eval.num_samples``
   samples from ``sample(state, key)`` (500 per call), a 10x10 grid in
   ``samples.png``, the digit metrics, the Inception-network metrics named by
-  ``eval.inception_metrics``, and results written with the first ``keep``
-  samples (all if None)."""
+  ``eval.inception_metrics``, and results written at ``step`` (default
+  ``train.num_steps``) with the first ``keep`` samples (all if None)."""
   samples = final_samples(config, sample, state)
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
                                nrow=10)
   results = digits_evaluation(config, samples)
   results.update(inception_evaluation(config, samples))
-  write_results(workdir, config.train.num_steps, results,
+  write_results(workdir, evaluation_step(config, step), results,
                 samples if keep is None else samples[:keep])
   return results
+
+
+def evaluation_step(config: ml_collections.ConfigDict, step: int | None) -> int:
+  """The step an evaluation is recorded at: ``step``, or the run's end."""
+  return config.train.num_steps if step is None else int(step)
 
 
 def write_results(workdir: str, step: int, results: dict[str, Any],

@@ -95,7 +95,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   if preset == "quickstart":
     c.model.width = 64
     c.optim.update(learning_rate=2e-4, decay="linear", ema_decay=0.999)
-    c.train.update(num_steps=10000, checkpoint_every=10000)
+    c.train.update(num_steps=10000, checkpoint_every=2500)
   if preset in TOY_DATASETS:
     c.data.dataset = preset
   if preset in ("digits", "mnist", "cifar10"):
