@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     print(f"{os.path.basename(path)}: {time.perf_counter() - start:.0f} s",
           flush=True)
     if args.write:
+      for i, cell in enumerate(notebook.cells):  # ids nbformat 4.5 asks for
+        cell.setdefault("id", f"cell-{i}")
       nbformat.write(notebook, path)
   return 0
 

@@ -42,3 +42,14 @@ def test_readme_custom_gan_example_trains(tmp_path, monkeypatch):
       np.random.default_rng(0).normal(size=(2500, 2)).astype(np.float32)))
   assert distance(samples) < 0.3 * distance(before), (distance(samples),
                                                       distance(before))
+
+
+def test_every_library_module_has_a_section_in_the_api_docs():
+  import pkgutil
+  import gans_jax
+  documented = set(re.findall(r"automodule:: (gans_jax[\w.]*)",
+                              "".join(open(os.path.join(ROOT, "docs", "api", f)).read()
+                                      for f in os.listdir(os.path.join(ROOT, "docs", "api")))))
+  modules = {m.name for m in pkgutil.walk_packages(gans_jax.__path__, "gans_jax.")
+             if not m.ispkg}
+  assert modules - documented == set()

@@ -316,8 +316,8 @@ def test_the_notebook_uses_a_trained_run(tmp_path, tmp_path_factory, monkeypatch
   workdir = _trained("wgan_gp", tmp_path_factory)
   notebook = json.load(open(os.path.join(ROOT, "notebooks", "use_a_trained_run.ipynb")))
   cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
-  assert cells[0].startswith("workdir = ")
-  cells[0] = f"workdir = {str(workdir)!r}"
+  assert cells[0].startswith('workdir = "runs/wgan_gp_quickstart"')
+  cells[0] = cells[0].replace('"runs/wgan_gp_quickstart"', repr(str(workdir)), 1)
   monkeypatch.chdir(tmp_path)
   monkeypatch.setattr(sys, "path", [p for p in sys.path if os.path.abspath(p or ".")
                                      != ROOT])  # as a notebook opened elsewhere
@@ -327,7 +327,7 @@ def test_the_notebook_uses_a_trained_run(tmp_path, tmp_path_factory, monkeypatch
   for source in cells:
     exec(compile(source, "notebook", "exec"), namespace)  # pylint: disable=exec-used
   assert namespace["samples"].shape == (1000, 2)
-  assert os.path.getsize(tmp_path / "samples.png") > 0
+  assert os.path.getsize(tmp_path / "runs" / "use_a_trained_run" / "samples.png") > 0
 
 
 @pytest.mark.slow
