@@ -164,9 +164,11 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
     return _fail(f"config field {e}")
 
   from gans_jax.data import DataError
+  from gans_jax.train import preemption
   from gans_jax.train.checkpoint import CheckpointError
   try:
-    train_and_evaluate(config, workdir)
+    with preemption.guard():  # SIGTERM: exit 0 within its grace period
+      train_and_evaluate(config, workdir)
   except (DataError, CheckpointError) as e:
     return _fail(str(e))
   except config_lib.ConfigError as e:

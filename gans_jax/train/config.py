@@ -95,7 +95,34 @@ def validate_train(config: ml_collections.ConfigDict, *,
 
 
 def train_defaults(**overrides) -> ml_collections.ConfigDict:
-  """The ``train`` section with its defaults; experiments override fields."""
+  """The ``train`` section with its defaults; experiments override fields.
+
+  ``steps_per_call`` is an upper bound, not a promise. One compiled call
+  runs up to ``k = steps_per_call`` steps (a loop over ``k`` stacked
+  batches; fewer dispatches for small, fast steps). The loop times one step
+  (the second call of each phase; the first compiles) and then runs calls
+  of ``L`` steps, ``L`` the largest divisor of ``k`` whose call takes at most
+  2 s (``gans_jax.train.loop.CALL_SECONDS``), so that SIGTERM, read between
+  calls, is answered within seconds whatever ``k`` says. Which ``L`` is
+  chosen depends on the machine, yet:
+
+  * the numbers do not: every call runs the same program (the loop for ``k``
+    steps, stopped after ``L``), so a run and its restarts give the same
+    state bit for bit;
+  * logs, checkpoints and sample grids do not: calls end on multiples of
+    ``L``, hence on every multiple of ``k``, which is why ``log_every``,
+    ``checkpoint_every`` and ``sample_every`` must be multiples of
+    ``steps_per_call``.
+
+  When even one step takes longer than 2 s, the state is copied to the host
+  before each call, and SIGTERM during a call checkpoints that copy (the
+  step the call started from) without waiting for the call. Whatever
+  happens, the process exits with code 0 within ``$GANS_JAX_SIGTERM_SECONDS``
+  (default 25) of SIGTERM under the command line
+  (:mod:`gans_jax.train.preemption`). With ``k > 1`` the step runs inside a
+  loop, where XLA on a CPU runs convolution gradients many times slower
+  (jax-ml/jax#12868): convolutional presets keep 1.
+  """
   train = ml_collections.ConfigDict(dict(
       num_steps=1000,          # calls of the step function (generator updates)
       batch_size=64,           # global batch, split over all devices and hosts
@@ -104,7 +131,7 @@ def train_defaults(**overrides) -> ml_collections.ConfigDict:
       checkpoint_every=500,    # steps between Orbax checkpoints
       keep_checkpoints=3,      # the newest N checkpoints are kept
       sample_every=500,        # steps between sample grids (0: only at the end)
-      steps_per_call=1,        # steps run inside one compiled call (lax.scan)
+      steps_per_call=1,        # at most this many steps in one compiled call
   ))
   train.update(overrides)
   return train
