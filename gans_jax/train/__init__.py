@@ -22,6 +22,7 @@ from gans_jax.train.keys import make_key
 from gans_jax.train.keys import step_key
 from gans_jax.train.loop import BatchSource
 from gans_jax.train.loop import Hook
+from gans_jax.train.loop import HostLost
 from gans_jax.train.loop import Interrupted
 from gans_jax.train.loop import NonFiniteError
 from gans_jax.train.loop import Phase
@@ -39,7 +40,7 @@ from gans_jax.train.writer import MetricWriter
 from gans_jax.train.writer import read_metrics
 
 __all__ = [
-    "BatchSource", "CheckpointError", "ConfigError", "GANState", "Hook",
+    "BatchSource", "CheckpointError", "ConfigError", "GANState", "Hook", "HostLost",
     "ImagePool", "Interrupted", "MetricWriter", "Network", "NonFiniteError",
     "OptimizerGroup", "Phase", "TrainState", "clip_weights", "count_params",
     "data_mesh", "ema_network", "ema_update", "fit", "fit_phases",

@@ -178,4 +178,10 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   except loop.Interrupted as e:
     print(str(e), file=sys.stderr)
     return 0
+  except loop.HostLost as e:
+    _fail(str(e), code=1)
+    # JAX's shutdown would wait for the lost process, then abort.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)  # pylint: disable=protected-access
   return 0

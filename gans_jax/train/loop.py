@@ -127,6 +127,22 @@ class Interrupted(RuntimeError):
         f"{directory}; run the same command again to resume")
 
 
+class HostLost(RuntimeError):
+  """Another process of a multi-host run died (killed, preempted, its host
+  lost) and a collective with it failed; this process stopped too, without
+  waiting for the checkpoint being written."""
+
+
+# What JAX's errors say when a collective's peer or the coordinator is gone.
+_LOST_MARKERS = ("gloo", "connection reset", "connection closed", "socket closed",
+                 "coordination service", "heartbeat", "unavailable", "barrier")
+
+
+def _lost_process(error: BaseException) -> bool:
+  text = str(error).lower()
+  return any(marker in text for marker in _LOST_MARKERS)
+
+
 @dataclasses.dataclass
 class _SignalFlag:
   raised: bool = False
@@ -632,6 +648,7 @@ def fit_phases(phases: Sequence[Phase], state: Any,
   # the call checkpoints that copy at once instead of waiting for the call
   # (one process; several stop together after a call).
   slow_calls = False
+  lost = False
   prefetcher = _Prefetcher(load, plan)
   try:
     while step < total:
@@ -695,12 +712,27 @@ def fit_phases(phases: Sequence[Phase], state: Any,
     if preemption.watch is not None:
       preemption.watch.finished(step, checkpointer.directory)
     run_hooks(step, final=True)
+  except jax.errors.JaxRuntimeError as e:
+    if not (preemption.multi and _lost_process(e)):
+      raise
+    lost = True
+    raise HostLost(
+        f"process {jax.process_index()} of {jax.process_count()} lost contact "
+        f"with another process after step {step} ({_one_line(e)}); "
+        f"{preemption_lib.newest_checkpoint(checkpointer.directory)}; start "
+        "every process again to resume from it") from None
   finally:
     plan.cancel()
     prefetcher.close()
     if bar is not None:
       bar.close()
-    checkpointer.close()
+    if not lost:  # a write in flight would wait for the lost process
+      checkpointer.close()
     writer.close()
     preemption.close()
   return state
+
+
+def _one_line(error: BaseException, limit: int = 200) -> str:
+  text = " ".join(f"{type(error).__name__}: {error}".split())
+  return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -47,7 +47,9 @@ def grace_seconds() -> float:
     return DEFAULT_GRACE_SECONDS
 
 
-def _newest_checkpoint(directory: str | None) -> str:
+def newest_checkpoint(directory: str | None) -> str:
+  """'the newest checkpoint is step N in DIR', read from the directory's
+  names alone (no Orbax, no collectives)."""
   steps = []
   if directory and os.path.isdir(directory):
     steps = sorted(int(n) for n in os.listdir(directory) if n.isdigit())
@@ -140,13 +142,13 @@ class Watch:
 
   def _nothing_trained(self) -> str:
     return ("interrupted by SIGTERM before the first compiled call ended: "
-            f"nothing new to save; {_newest_checkpoint(self._directory)}; run "
+            f"nothing new to save; {newest_checkpoint(self._directory)}; run "
             "the same command again")
 
   def _deadline_passed(self) -> str:
     return (f"interrupted by SIGTERM: the running compiled call (or its "
             f"compilation) did not end within {self.grace:.0f} s, so the "
-            f"current step is not saved; {_newest_checkpoint(self._directory)};"
+            f"current step is not saved; {newest_checkpoint(self._directory)};"
             " run the same command again")
 
   def _watch(self) -> None:
