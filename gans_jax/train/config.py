@@ -7,9 +7,14 @@ exit code 2.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Collection
 
 import ml_collections
+
+# The largest integer a field may hold: the loop counts steps, and JAX
+# computes, in 32-bit integers.
+MAX_INT = 2**31 - 1
 
 
 class ConfigError(ValueError):
@@ -35,27 +40,49 @@ def check(condition: bool, field: str, message: str) -> None:
     raise ConfigError(field, message)
 
 
+def _is_number(value) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value))
+
+
 def check_positive_int(config, field: str, *, allow_zero: bool = False) -> int:
   value = get(config, field)
   ok = isinstance(value, int) and not isinstance(value, bool)
   ok = ok and (value >= 0 if allow_zero else value > 0)
   bound = "a non-negative" if allow_zero else "a positive"
   check(ok, field, f"must be {bound} integer, got {value!r}")
+  check(value <= MAX_INT, field, f"must be at most 2**31 - 1, got {value!r}")
   return value
+
+
+def check_positive_ints(config, field: str) -> tuple[int, ...]:
+  """A non-empty tuple of positive integers (layer widths)."""
+  value = get(config, field)
+  check(isinstance(value, tuple) and len(value) > 0 and all(
+      isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT
+      for v in value), field,
+        f"must be a non-empty tuple of positive integers, got {value!r}")
+  return value
+
+
+def check_number(config, field: str) -> float:
+  """Any finite number."""
+  value = get(config, field)
+  check(_is_number(value), field, f"must be a finite number, got {value!r}")
+  return float(value)
 
 
 def check_positive_float(config, field: str, *, allow_zero: bool = False) -> float:
   value = get(config, field)
-  ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-  ok = ok and (value >= 0 if allow_zero else value > 0)
+  ok = _is_number(value) and (value >= 0 if allow_zero else value > 0)
   bound = "non-negative" if allow_zero else "positive"
-  check(ok, field, f"must be a {bound} number, got {value!r}")
+  check(ok, field, f"must be a finite {bound} number, got {value!r}")
   return float(value)
 
 
 def check_fraction(config, field: str) -> float:
   value = get(config, field)
-  check(isinstance(value, (int, float)) and 0.0 <= value < 1.0, field,
+  check(_is_number(value) and 0.0 <= value < 1.0, field,
         f"must be in [0, 1), got {value!r}")
   return float(value)
 
