@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "fault_worker.py")
 SCRIPT = os.path.join(ROOT, "experiments", "wgan_gp.py")
+DCGAN = os.path.join(ROOT, "experiments", "dcgan.py")
 # WGAN-GP's toy smoke preset (MLPs of width 8 on 8 Gaussians), a little longer.
 SMOKE = ["--config=experiments/configs/wgan_gp.py:smoke",
          "--config.train.num_steps=6", "--config.train.checkpoint_every=2"]
@@ -33,8 +34,8 @@ def _env(**extra):
               PYTHONPATH=ROOT, **extra)
 
 
-def _run(*args, worker=(), env=None, timeout=300):
-  command = [sys.executable, *((WORKER, *worker) if worker else ()), SCRIPT, *args]
+def _run(*args, worker=(), env=None, timeout=300, script=SCRIPT):
+  command = [sys.executable, *((WORKER, *worker) if worker else ()), script, *args]
   return subprocess.run(command, capture_output=True, text=True, env=env or _env(),
                         timeout=timeout, cwd=ROOT)
 
@@ -174,7 +175,7 @@ def test_a_folder_mixing_grayscale_rgb_and_rgba_trains(tmp_path):
                f"--config.data.channels={channels}",
                f"--workdir={tmp_path / f'run{channels}'}",
                env=_env(GANS_JAX_CACHE_DIR=str(tmp_path / "cache")),
-               timeout=600)
+               timeout=600, script=DCGAN)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _checkpoints(str(tmp_path / f"run{channels}")) == [2]
 
@@ -187,7 +188,7 @@ def test_an_image_cut_short_after_its_header_exits_2_naming_it(tmp_path):
   (root / "03.png").write_bytes(data[:len(data) // 2])
   run = _run("--config=experiments/configs/dcgan.py:smoke",
              f"--config.data.dataset=folder:{root}", "--config.data.skip_unreadable=True",
-             f"--workdir={tmp_path / 'run'}", timeout=600)
+             f"--workdir={tmp_path / 'run'}", timeout=600, script=DCGAN)
   assert run.returncode == 2, run.stderr[-3000:]
   errors = [l for l in _lines(run.stderr) if l.startswith("error: ")]
   assert len(errors) == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
