@@ -168,16 +168,14 @@ def _image_folder(root, modes):
 
 @pytest.mark.slow
 def test_a_folder_mixing_grayscale_rgb_and_rgba_trains(tmp_path):
+  # The conversion's numbers are checked in test_data_files.py; here, that a
+  # run takes such a folder end to end.
   root = _image_folder(tmp_path / "images", ["L", "RGB", "RGBA"] * 4)
-  for channels in (1, 3):
-    run = _run("--config=experiments/configs/dcgan.py:smoke",
-               f"--config.data.dataset=folder:{root}",
-               f"--config.data.channels={channels}",
-               f"--workdir={tmp_path / f'run{channels}'}",
-               env=_env(GANS_JAX_CACHE_DIR=str(tmp_path / "cache")),
-               timeout=600, script=DCGAN)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert _checkpoints(str(tmp_path / f"run{channels}")) == [2]
+  run = _run("--config=experiments/configs/dcgan.py:smoke",
+             f"--config.data.dataset=folder:{root}", "--config.data.channels=3",
+             f"--workdir={tmp_path / 'run'}", timeout=600, script=DCGAN)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert _checkpoints(str(tmp_path / "run")) == [2]
 
 
 @pytest.mark.slow
