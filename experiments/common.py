@@ -207,8 +207,7 @@ def validate_inception(config: ml_collections.ConfigDict) -> None:
                    "eval.inception_metrics",
                    f"must be a tuple of distinct names among {INCEPTION_METRICS}, "
                    f"got {names!r}")
-  config_lib.check(isinstance(config_lib.get(config, "eval.inception_reference"), str),
-                   "eval.inception_reference", "must be a split name")
+  validate_split(config, "eval.inception_reference")
   config_lib.check_positive_int(config, "eval.inception_num_real", allow_zero=True)
 
 

@@ -215,7 +215,7 @@ def test_random_overrides_of_every_preset_validate_or_exit_2_in_one_line(data):
 
 
 # Fields that hold any string: names, paths, TFDS split expressions.
-FREE_FORM = ("name", "data.data_dir", "eval.validation_split")
+FREE_FORM = ("name", "data.data_dir", "eval.validation_split", "eval.inception_reference")
 
 
 def _bad_values(value):
