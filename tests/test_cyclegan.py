@@ -195,3 +195,24 @@ def test_smoke_two_steps_end_to_end(tmp_path, quick_scorers):
           "d_b_loss"} <= set(records[0])
   for name in ("translations.png", "samples/step_0000002.png", "results.json"):
     assert os.path.getsize(workdir / name) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script,preset", [("pix2pix", "cmp_facades"),
+                                           ("cyclegan", "horse2zebra")])
+def test_missing_real_dataset_exits_2_with_one_line(tmp_path, script, preset):
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, JAX_PLATFORMS="cpu", GANS_JAX_COMPILATION_CACHE="0")
+  run = subprocess.run(
+      [sys.executable, os.path.join(root, "experiments", f"{script}.py"),
+       f"--config={os.path.join(root, 'experiments', 'configs', script)}.py:{preset}",
+       f"--config.data.data_dir={tmp_path / 'tfds'}",
+       f"--workdir={tmp_path / 'run'}"],
+      # In tmp_path, the preset's relative datasets/facades does not exist.
+      capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+  assert run.returncode == 2, run.stderr[-2000:]
+  lines = run.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error:"), run.stderr[-2000:]
+  assert ("facades" if script == "pix2pix" else "horse2zebra") in lines[0]
