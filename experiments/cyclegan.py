@@ -266,8 +266,10 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
       os.path.join(workdir, "translations.png"),
       [test["a"][:n], fake_b[:n], rec_a[:n], test["b"][:n], fake_a[:n], rec_b[:n]],
       examples_per_row=2)
-  common.write_results(workdir, step, results, fake_b, fake_a=fake_a, rec_a=rec_a,
-                       rec_b=rec_b, inputs_a=test["a"], inputs_b=test["b"])
+  keep = config.eval.num_saved
+  common.write_results(workdir, step, results, fake_b[:keep], fake_a=fake_a[:keep],
+                       rec_a=rec_a[:keep], rec_b=rec_b[:keep],
+                       inputs_a=test["a"][:keep], inputs_b=test["b"][:keep])
   return results
 
 

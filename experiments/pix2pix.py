@@ -232,8 +232,9 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   translation.save_translation_grid(
       os.path.join(workdir, "translations.png"),
       [test["a"][:n], outputs[:n], test["b"][:n]])
-  common.write_results(workdir, step, results, outputs, inputs=test["a"],
-                       targets=test["b"])
+  keep = config.eval.num_saved
+  common.write_results(workdir, step, results, outputs[:keep],
+                       inputs=test["a"][:keep], targets=test["b"][:keep])
   return results
 
 

@@ -93,7 +93,8 @@ def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
   config_lib.check_choice(config, "data.jitter", (False, True))
   config_lib.check_choice(config, "data.flip", (False, True))
   config_lib.check_choice(config, "eval.mode", EVAL_MODES)
-  for field in ("eval.num_test", "eval.batch_size", "eval.grid_examples"):
+  for field in ("eval.num_test", "eval.batch_size", "eval.grid_examples",
+                "eval.num_saved"):
     config_lib.check_positive_int(config, field)
 
 
@@ -153,6 +154,7 @@ def eval_defaults(**overrides) -> ml_collections.ConfigDict:
                            # statistics, dropout on; official test.py without
                            # --eval); 'eval': running statistics, no dropout
       grid_examples=8,     # examples in the sample grids
+      num_saved=100,       # examples whose images go to samples.npz
   ))
   e.update(overrides)
   return e

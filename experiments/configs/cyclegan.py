@@ -68,7 +68,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.train = config_lib.train_defaults(
       num_steps=10000, batch_size=1, log_every=100, checkpoint_every=2500,
       sample_every=2500)
-  c.eval = translation.eval_defaults(num_test=300, batch_size=100)
+  c.eval = translation.eval_defaults(num_test=300, batch_size=100, num_saved=300)
   if preset == "gan_alone":
     c.loss.update(cycle_a=0.0, cycle_b=0.0)
   if preset == "cycle_alone":
