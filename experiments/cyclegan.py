@@ -39,6 +39,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +92,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.validate_train(config)
 
 
+def generator_spec(config: ml_collections.ConfigDict, state=None,
+                   player: str = "g_ab") -> dict:
+  """G: A -> B (``player='g_ab'``) or F: B -> A (``'g_ba'``), as
+  ``create_state`` builds them (the same architecture)."""
+  del state
+  if player not in ("g_ab", "g_ba"):
+    raise ValueError(f"player must be 'g_ab' or 'g_ba', got {player!r}")
+  m, d = config.model, config.data
+  return dict(
+      player=player, module="gans_jax.nn.ResNetTranslationGenerator",
+      kwargs=dict(in_channels=d.channels, out_channels=d.channels,
+                  features=m.features, num_blocks=m.blocks,
+                  norm=None if m.norm == "none" else m.norm, dropout=m.dropout,
+                  upsample=m.upsample, dtype=common.dtype_name(config) or "float32"),
+      mode=config.eval.mode,
+      inputs=dict(image_size=d.image_size, channels=d.channels))
+
+
 def create_state(config: ml_collections.ConfigDict) -> CycleGANState:
   m, d = config.model, config.data
   rngs = gj.train.init_rngs(config.train.seed)
@@ -97,10 +117,7 @@ def create_state(config: ml_collections.ConfigDict) -> CycleGANState:
   dtype = common.compute_dtype(config) or jnp.float32
 
   def generator():
-    return gj.nn.ResNetTranslationGenerator(
-        d.channels, d.channels, features=m.features, num_blocks=m.blocks,
-        norm=norm, dropout=m.dropout, upsample=m.upsample, dtype=dtype,
-        rngs=rngs)
+    return gj.nn.build_module(generator_spec(config), rngs=rngs)
 
   def discriminator():
     return gj.nn.PatchGANDiscriminator(

@@ -35,6 +35,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -88,21 +90,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.validate_train(config)
 
 
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The generator (U-Net or ResNet), as ``create_state`` builds it; it samples
+  in ``eval.mode`` (the paper: train mode, dropout on)."""
+  del state
+  m, d = config.model, config.data
+  norm = None if m.norm == "none" else m.norm
+  kwargs = dict(in_channels=d.channels, out_channels=d.channels,
+                features=m.features, norm=norm, dropout=m.dropout,
+                dtype=common.dtype_name(config) or "float32")
+  if m.generator == "unet":
+    module = "gans_jax.nn.UNetGenerator"
+    kwargs.update(image_size=d.image_size,
+                  dropout_blocks=None if m.dropout_blocks < 0 else m.dropout_blocks)
+  else:
+    module = "gans_jax.nn.ResNetTranslationGenerator"
+    kwargs.update(num_blocks=m.resnet_blocks)
+  return dict(player="generator", module=module, kwargs=kwargs,
+              mode=config.eval.mode,
+              inputs=dict(image_size=d.image_size, channels=d.channels))
+
+
 def create_models(config: ml_collections.ConfigDict, rngs):
   """The generator and the (Pixel/Patch)GAN discriminator of the config."""
   m, d = config.model, config.data
   norm = None if m.norm == "none" else m.norm
   dtype = common.compute_dtype(config) or jnp.float32
-  if m.generator == "unet":
-    generator = gj.nn.UNetGenerator(
-        d.channels, d.channels, image_size=d.image_size, features=m.features,
-        norm=norm, dropout=m.dropout,
-        dropout_blocks=None if m.dropout_blocks < 0 else m.dropout_blocks,
-        dtype=dtype, rngs=rngs)
-  else:
-    generator = gj.nn.ResNetTranslationGenerator(
-        d.channels, d.channels, features=m.features, num_blocks=m.resnet_blocks,
-        norm=norm, dropout=m.dropout, dtype=dtype, rngs=rngs)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   in_channels = 2 * d.channels if m.conditional else d.channels
   if m.d_layers == 0:
     discriminator = gj.nn.PixelGANDiscriminator(
