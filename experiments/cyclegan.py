@@ -3,15 +3,15 @@ Cycle-Consistent Adversarial Networks" (CycleGAN, arXiv 1703.10593).
 
 Two generators, G: A -> B and F: B -> A, and two discriminators, D_B (real b
 against G(a)) and D_A (real a against F(b)), trained on unpaired images with
-the full objective (Eq. 3)
+the full objective (Eq. 3)::
 
     L = L_GAN(G, D_B) + L_GAN(F, D_A) + lambda L_cyc(G, F),
     L_cyc = E[|F(G(a)) - a|_1] + E[|G(F(b)) - b|_1],
 
-in the least-squares form of Section 4: G minimises (D_B(G(a)) - 1)^2, D_B
-minimises [(D_B(b) - 1)^2 + D_B(G(a))^2] / 2 (likewise F and D_A), averaged
-over the patch maps, with lambda = 10; the identity term
-0.5 lambda (E[|G(b) - b|_1] + E[|F(a) - a|_1]) of Section 5.2 is on, as in
+in the least-squares form of Section 4: G minimises ``(D_B(G(a)) - 1)^2``,
+D_B minimises ``[(D_B(b) - 1)^2 + D_B(G(a))^2] / 2`` (likewise F and D_A),
+averaged over the patch maps, with lambda = 10; the identity term
+``0.5 lambda (E[|G(b) - b|_1] + E[|F(a) - a|_1])`` of Section 5.2 is on, as in
 the official code. As the official code, the forward cycle weighs lambda_A
 and the backward cycle lambda_B, separately, so that the ablations of
 Table 4 (GAN alone, cycle alone, GAN + forward, GAN + backward) are

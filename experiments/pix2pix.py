@@ -3,16 +3,16 @@ Networks" (pix2pix, arXiv 1611.07004).
 
 A generator G maps an input image x to an output G(x) (noise enters only as
 dropout); a PatchGAN discriminator D classifies every patch of the pair
-(x, y) as real or of the pair (x, G(x)) as fake. The objective (Eq. 4) is
+(x, y) as real or of the pair (x, G(x)) as fake. The objective (Eq. 4) is::
 
     G* = arg min_G max_D  L_cGAN(G, D) + lambda L_L1(G),
     L_cGAN = E[log D(x, y)] + E[log(1 - D(x, G(x)))],
     L_L1   = E[|y - G(x)|_1],
 
 with lambda = 100. One step, as the official code: G translates the batch
-once; D descends the halved loss -[log D(x, y) + log(1 - D(x, G(x)))] / 2
+once; D descends the halved loss ``-[log D(x, y) + log(1 - D(x, G(x)))] / 2``
 (BCE from logits, averaged over the patch map); then G descends
--log D(x, G(x)) + lambda |y - G(x)|_1 (the non-saturating form), scored by
+``-log D(x, G(x)) + lambda |y - G(x)|_1`` (the non-saturating form), scored by
 the updated D and back-propagated through the same forward pass, dropout
 mask and batch statistics included. ``loss.gan_weight = 0`` is Table 1's
 "L1" row (D is not trained), ``loss.l1_weight = 0`` its "cGAN" row and

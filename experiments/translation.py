@@ -14,7 +14,7 @@ Datasets (``data.dataset``):
 - ``'digits'`` (unpaired only): the built-in handwritten digits (A) and the
   typeset digits (B) of :mod:`gans_jax.data.font_digits`, scored by
   :mod:`gans_jax.eval.domain`.
-- ``'aligned:PATH'`` (paired): the official A|B layout,
+- ``'aligned:PATH'`` (paired): the official ``A|B`` layout,
   ``PATH/{train,val,test}/*.jpg``.
 - ``'unaligned:PATH'`` or ``'tfds:cycle_gan/NAME'`` (unpaired): the official
   ``PATH/{train,test}{A,B}`` folders, or a prepared TFDS CycleGAN dataset.

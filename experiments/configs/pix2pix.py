@@ -4,10 +4,10 @@ Presets (``--config=experiments/configs/pix2pix.py:PRESET``):
   facades      synthetic facades, labels -> photo at 64x64, no download
                (default): the paper's L1 + cGAN objective (lambda = 100), its
                U-Net with the three dropout layers, batch 1, Adam 2e-4 with
-               beta1 = 0.5; features 32 instead of 64 and 10,000 steps (25
-               epochs of the 400 facades) so that it ends in minutes on a
-               CPU; a 16x16 PatchGAN, the share of a 64x64 image that the
-               paper's 70x70 patch is of a 256x256 one
+               beta1 = 0.5; widths 16 (G) and 32 (D) instead of 64, and
+               10,000 steps (25 epochs of the 400 facades), so that it ends
+               in minutes on a CPU; a 16x16 PatchGAN, the share of a 64x64
+               image that the paper's 70x70 patch is of a 256x256 one
   l1           the same with the L1 term alone (Table 1, "L1")
   cgan         the same with the cGAN term alone (Table 1, "cGAN")
   l1_gan       L1 + an unconditional GAN: D does not see the labels
