@@ -57,19 +57,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
   translation.validate_data(config, paired=True)
   m, size = config.model, config.data.image_size
   generator = config_lib.check_choice(config, "model.generator", ("unet", "resnet"))
+  # Both generators' fields are checked whichever is chosen.
+  blocks = config_lib.get(config, "model.dropout_blocks")
+  config_lib.check(isinstance(blocks, int) and not isinstance(blocks, bool)
+                   and -1 <= blocks < 2**31, "model.dropout_blocks",
+                   f"must be -1 (the network's default) or a count, got {blocks!r}")
+  config_lib.check_positive_int(config, "model.resnet_blocks", allow_zero=True)
   if generator == "unet":
     config_lib.check(size >= 4 and size & (size - 1) == 0, "data.image_size",
                      f"the U-Net needs a power of two >= 4, got {size}")
     depth = size.bit_length() - 1
-    blocks = config_lib.get(config, "model.dropout_blocks")
-    config_lib.check(isinstance(blocks, int) and -1 <= blocks <= depth - 2,
-                     "model.dropout_blocks",
+    config_lib.check(blocks <= depth - 2, "model.dropout_blocks",
                      f"must be -1 or in [0, {depth - 2}] at image size {size}, "
                      f"got {blocks!r}")
   else:
     config_lib.check(size % 4 == 0, "data.image_size",
                      f"the ResNet generator needs a multiple of 4, got {size}")
-    config_lib.check_positive_int(config, "model.resnet_blocks", allow_zero=True)
   for field in ("model.features", "model.d_features"):
     config_lib.check_positive_int(config, field)
   layers = config_lib.check_positive_int(config, "model.d_layers", allow_zero=True)

@@ -93,6 +93,7 @@ def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
   config_lib.check_choice(config, "data.jitter", (False, True))
   config_lib.check_choice(config, "data.flip", (False, True))
   config_lib.check_choice(config, "eval.mode", EVAL_MODES)
+  common.validate_split(config, "eval.split")
   for field in ("eval.num_test", "eval.batch_size", "eval.grid_examples",
                 "eval.num_saved"):
     config_lib.check_positive_int(config, field)
