@@ -342,6 +342,12 @@ def _check_run(config, workdir, results):
   assert results["eval/images_shown"] == 16
   assert sorted(os.listdir(os.path.join(workdir, "growth"))) == [
       "4x4.npz", "8x8.npz"]
+  # The 4x4 level after its last step, then the fading 8x8 level at the
+  # alpha of the run's last step ((8 - 4) / 16), 4 samples each.
+  for name, alpha, grid in (("4x4", 1.0, 2 * 6 + 2), ("8x8", 0.25, 2 * 10 + 2)):
+    snapshot = np.load(os.path.join(workdir, "growth", f"{name}.npz"))
+    assert float(snapshot["alpha"]) == alpha
+    assert snapshot["images"].shape == (grid, grid, channels)
   for name in ("growth.png", "samples.png", "results.json"):
     assert os.path.getsize(os.path.join(workdir, name)) > 0
   if size >= 16:
