@@ -65,6 +65,20 @@ def compute_dtype(config: ml_collections.ConfigDict):
   return None if config.model.dtype == "float32" else jnp.dtype(config.model.dtype)
 
 
+def dtype_name(config: ml_collections.ConfigDict) -> str | None:
+  """:func:`compute_dtype` by name, as a generator spec's ``kwargs`` give it."""
+  return None if config.model.dtype == "float32" else config.model.dtype
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """``workdir/config.json`` as :func:`gans_jax.train.fit` writes it, for a
+  workdir whose training happens in sub-workdirs."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config_lib.to_json(config))
+
+
 def check_preset(name: str | None, presets: dict[str, Any]) -> str:
   if name not in presets:
     raise ValueError(f"unknown preset {name!r}; valid presets: {sorted(presets)}")
@@ -162,6 +176,64 @@ def digits_evaluation(config: ml_collections.ConfigDict,
   return classifier_lib.digit_metrics(classifier, samples, test)
 
 
+INCEPTION_METRICS = ("fid", "kid", "is", "precision_recall")
+
+
+def inception_defaults(metrics: tuple[str, ...] = ()) -> dict[str, Any]:
+  """The ``eval`` fields of the Inception-network metrics."""
+  return dict(
+      inception_metrics=metrics,      # any of fid, kid, is, precision_recall;
+                                      # need $GANS_JAX_INCEPTION_WEIGHTS
+      inception_reference="train",    # split of the real images they compare with
+      inception_num_real=10000,       # real images used (0: the whole split)
+  )
+
+
+def validate_inception(config: ml_collections.ConfigDict) -> None:
+  names = config_lib.get(config, "eval.inception_metrics")
+  config_lib.check(isinstance(names, tuple) and len(set(names)) == len(names)
+                   and all(n in INCEPTION_METRICS for n in names),
+                   "eval.inception_metrics",
+                   f"must be a tuple of distinct names among {INCEPTION_METRICS}, "
+                   f"got {names!r}")
+  config_lib.check(isinstance(config_lib.get(config, "eval.inception_reference"), str),
+                   "eval.inception_reference", "must be a split name")
+  config_lib.check_positive_int(config, "eval.inception_num_real", allow_zero=True)
+
+
+def inception_evaluation(config: ml_collections.ConfigDict,
+                         samples: np.ndarray) -> dict[str, float]:
+  """``eval.inception_metrics`` of the samples with the FID Inception network.
+
+  FID, KID and precision/recall compare with ``eval.inception_num_real``
+  images of the ``eval.inception_reference`` split, whose statistics are
+  cached in the cache directory. Without the network's weights file nothing
+  is computed and one line says how to get it.
+  """
+  names = tuple(config.eval.get("inception_metrics", ()))
+  if not names:
+    return {}
+  from gans_jax.eval import fid
+  from gans_jax.eval import inception
+  try:
+    extractor = inception.InceptionFeatures()
+  except inception.InceptionWeightsMissingError as e:
+    if jax.process_index() == 0:
+      print(f"note: {', '.join(names)} not computed: {e}")
+    return {}
+  reference = cache = None
+  if names != ("is",):
+    e, d = config.eval, config.data
+    reference = held_out_images(config, e.inception_reference,
+                                e.inception_num_real or None)
+    name = f"{d.dataset}_{e.inception_reference}_{d.image_size}_{len(reference)}"
+    cache = os.path.join(cache_dir(), "inception_reference",
+                         name.replace("/", "_").replace(":", "_") + ".npz")
+  results = fid.image_quality(samples, reference, metrics=names,
+                              extractor=extractor, cache=cache)
+  return {f"eval/{k}": v for k, v in results.items()}
+
+
 def final_samples(config: ml_collections.ConfigDict,
                   sample: Callable[[Any, jax.Array], jax.Array], state) -> np.ndarray:
   """The ``config.eval.num_samples`` samples every experiment evaluates, drawn
@@ -187,19 +259,27 @@ def sample_grid_hook(config: ml_collections.ConfigDict,
 
 def evaluate_image_samples(config: ml_collections.ConfigDict,
                            sample: Callable[[Any, jax.Array], jax.Array], state,
-                           workdir: str, *, keep: int | None = 1000) -> dict[str, Any]:
+                           workdir: str, *, step: int | None = None,
+                           keep: int | None = 1000) -> dict[str, Any]:
   """The image experiments' final evaluation: ``config.eval.num_samples``
   samples from ``sample(state, key)`` (500 per call), a 10x10 grid in
-  ``samples.png``, the digit metrics, and results written with the first
-  ``keep`` samples (all if None)."""
+  ``samples.png``, the digit metrics, the Inception-network metrics named by
+  ``eval.inception_metrics``, and results written at ``step`` (default
+  ``train.num_steps``) with the first ``keep`` samples (all if None)."""
   samples = final_samples(config, sample, state)
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "samples.png"), samples[:100],
                                nrow=10)
   results = digits_evaluation(config, samples)
-  write_results(workdir, config.train.num_steps, results,
+  results.update(inception_evaluation(config, samples))
+  write_results(workdir, evaluation_step(config, step), results,
                 samples if keep is None else samples[:keep])
   return results
+
+
+def evaluation_step(config: ml_collections.ConfigDict, step: int | None) -> int:
+  """The step an evaluation is recorded at: ``step``, or the run's end."""
+  return config.train.num_steps if step is None else int(step)
 
 
 def write_results(workdir: str, step: int, results: dict[str, Any],

@@ -16,6 +16,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -44,16 +46,28 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   config_lib.check_positive_float(config, "optim.learning_rate")
+  common.validate_inception(config)
   config_lib.validate_train(config)
+
+
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The DCGAN generator, as ``create_state`` builds it."""
+  del state
+  m, d = config.model, config.data
+  num_classes = 10 if m.conditional else None
+  return dict(
+      player="generator", module="gans_jax.nn.DCGANGenerator", mode="eval",
+      kwargs=dict(latent_dim=m.latent_dim, image_size=d.image_size,
+                  channels=d.channels, features=m.features,
+                  num_classes=num_classes, dtype=common.dtype_name(config)),
+      inputs=dict(latent_dim=m.latent_dim, noise=m.noise, num_classes=num_classes))
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
   num_classes = 10 if m.conditional else None
   rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
-  generator = gj.nn.DCGANGenerator(
-      m.latent_dim, image_size=d.image_size, channels=d.channels,
-      features=m.features, num_classes=num_classes, dtype=dtype, rngs=rngs)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   discriminator = gj.nn.DCGANDiscriminator(
       image_size=d.image_size, channels=d.channels, features=m.features,
       num_classes=num_classes, norm="batch", dtype=dtype, rngs=rngs)
@@ -74,21 +88,41 @@ def latent_walk(config: ml_collections.ConfigDict, state, key, *, rows: int,
   return np.asarray(jax.jit(lambda s, z: s.sampling_generator()(z, labels))(state, z))
 
 
+def draw_interpolation(config: ml_collections.ConfigDict, state, directory: str,
+                       *, key: jax.Array) -> str:
+  """``interpolation.png``: ``eval.interpolations`` rows of the latent walk."""
+  walk = latent_walk(config, state, key, rows=config.eval.interpolations)
+  path = os.path.join(directory, "interpolation.png")
+  if jax.process_index() == 0:
+    image_eval.save_image_grid(path, walk, nrow=10)
+  return path
+
+
+# Figures that `--draw=NAME` draws again from a trained run.
+FIGURES = {"interpolation": draw_interpolation}
+
+
+def make_sampler(config: ml_collections.ConfigDict, num: int):
+  """``sample(state, key)``: ``num`` images (labels cycling 0-9 if conditional)."""
+  return gan.make_sampler(config, num)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = common.image_batches(config, num_microbatches=config.gan.k)
   state = create_state(config)
-  hooks = common.sample_grid_hook(config, gan.make_sampler(config, 64), workdir)
+  hooks = common.sample_grid_hook(config, make_sampler(config, 64), workdir)
   state = gj.train.fit(gan.make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if config.gan.k > 1 else 0)
+  return evaluate(config, state, workdir)
 
-  walk = latent_walk(config, state,
-                     gj.train.make_key(config.train.seed, "interpolation"),
-                     rows=config.eval.interpolations)
-  if jax.process_index() == 0:
-    image_eval.save_image_grid(os.path.join(workdir, "interpolation.png"), walk,
-                               nrow=10)
-  return common.evaluate_image_samples(config, gan.make_sampler(config, 500),
-                                       state, workdir, keep=None)
+
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
+             step: int | None = None) -> dict:
+  """The latent walk, then samples and, on the digits, the classifier metrics."""
+  draw_interpolation(config, state, workdir,
+                     key=gj.train.make_key(config.train.seed, "interpolation"))
+  return common.evaluate_image_samples(config, make_sampler(config, 500), state,
+                                       workdir, step=step, keep=None)
 
 
 if __name__ == "__main__":

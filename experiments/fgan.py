@@ -30,6 +30,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import json
 import math
@@ -53,20 +55,6 @@ from gans_jax.train import config as config_lib
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "fgan.py")
 MIXTURE = "fgan_mixture"
-
-
-class GaussianSampler(nnx.Module):
-  """Section 4's model: :math:`G_\\theta(z) = \\mu + \\sigma z`, z ~ N(0, 1),
-  so that :math:`Q_\\theta = N(\\mu, \\sigma^2)` with :math:`\\theta = (\\mu,
-  \\sigma)` (the sign of sigma is immaterial; |sigma| is reported)."""
-
-  def __init__(self, *, mean: float, std: float):
-    self.mean = nnx.Param(jnp.asarray(mean, jnp.float32))
-    self.std = nnx.Param(jnp.asarray(std, jnp.float32))
-
-  def __call__(self, z: jax.Array, labels=None, *, rngs=None) -> jax.Array:
-    del labels, rngs
-    return self.mean[...] + self.std[...] * z
 
 
 def is_mixture(config: ml_collections.ConfigDict) -> bool:
@@ -185,19 +173,54 @@ def create_critic(config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Modu
       dtype=common.compute_dtype(config), rngs=rngs)
 
 
-def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """Section 4's Gaussian sampler mu + sigma z, or Section 5's MLP."""
+  del state
   m, d = config.model, config.data
-  rngs = gj.train.init_rngs(config.train.seed)
   if is_mixture(config):
-    generator = GaussianSampler(mean=m.init_mean, std=m.init_std)
-  else:
-    generator = gj.nn.MLPGenerator(
-        m.latent_dim, (d.image_size, d.image_size, d.channels),
-        hidden=tuple(m.g_hidden), activation="relu", output_activation="tanh",
-        dtype=common.compute_dtype(config), rngs=rngs)
+    return dict(player="generator", module="gans_jax.nn.GaussianSampler",
+                mode="eval", kwargs=dict(mean=m.init_mean, std=m.init_std),
+                inputs=dict(latent_dim=1, noise="normal"))
+  return dict(
+      player="generator", module="gans_jax.nn.MLPGenerator", mode="eval",
+      kwargs=dict(latent_dim=m.latent_dim,
+                  output_shape=(d.image_size, d.image_size, d.channels),
+                  hidden=tuple(m.g_hidden), activation="relu",
+                  output_activation="tanh", dtype=common.dtype_name(config)),
+      inputs=dict(latent_dim=m.latent_dim, noise=m.noise))
+
+
+def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
+  rngs = gj.train.init_rngs(config.train.seed)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   return gj.train.GANState.create(
       generator=generator, discriminator=create_critic(config, rngs),
       g_optimizer=optimizer(config), d_optimizer=optimizer(config))
+
+
+def subruns(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
+  """Section 4 trains one model per divergence: ``{name: its config}``, each
+  run in the sub-workdir ``name`` with ``fgan.divergences = (name,)``. A
+  mixture config with one divergence, or an image config, is one run: ``{}``."""
+  if not is_mixture(config) or len(config.fgan.divergences) == 1:
+    return {}
+  runs = {}
+  for name in config.fgan.divergences:
+    runs[name] = ml_collections.ConfigDict(config.to_dict())
+    runs[name].fgan.divergences = (name,)
+  return runs
+
+
+def make_sampler(config: ml_collections.ConfigDict, num: int):
+  """``sample(state, key)``: ``num`` points of Q (the mixture) or images."""
+  if not is_mixture(config):
+    return gan.make_sampler(config, num)
+
+  @jax.jit
+  def sample(state: gj.train.GANState, key):
+    return state.sampling_generator()(noise(config, key, num))
+
+  return sample
 
 
 def noise(config: ml_collections.ConfigDict, key: jax.Array, batch: int) -> jax.Array:
@@ -396,20 +419,20 @@ def _verdict(marks: dict[str, bool]) -> str:
           + (f" (not: {', '.join(missed)})" if missed else ""))
 
 
-def _markdown(config, fits, tables, checks, timings) -> str:
+def _markdown(config, step, fits, tables, checks, timings) -> str:
   """The mixture report: the fits, then each train \\ test table."""
-  names, tests = list(config.fgan.divergences), list(config.eval.test_divergences)
+  names, tests = list(fits), list(config.eval.test_divergences)
   d, o = config.data, config.optim
   mixture = " + ".join(f"{w:g} N({m:g}, {s:g}^2)"
                        for w, m, s in zip(d.weights, d.means, d.stds))
   lines = [f"P = {mixture}; Q_theta = N(mu, sigma^2) from (mu, sigma) = "
            f"({config.model.init_mean:g}, {config.model.init_std:g}); "
-           f"{config.train.num_steps} steps of the "
+           f"{step} steps of the "
            f"{config.fgan.scheme.replace('_', '-')} method ({o.name} {o.learning_rate:g}, "
            f"{o.schedule}; batch {config.train.batch_size}). Wall time: "
            + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".", "",
            "| divergence | mu_hat | sigma_hat | mu* | sigma* | max abs error "
-           "| D_f(P‖Q_theta_hat) | D_f(P‖Q_theta*) | F at the end |",
+           "| D_f(P‖Q_theta_hat) | D_f(P‖Q_theta*) | F of the trained pair |",
            "|---|---|---|---|---|---|---|---|---|"]
   for name in names:
     f = fits[name]
@@ -437,21 +460,33 @@ def _markdown(config, fits, tables, checks, timings) -> str:
   return "\n".join(lines) + "\n"
 
 
-def mixture_experiment(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Section 4: one f-GAN per divergence, then theta* and the tables."""
+def trained_objective(config: ml_collections.ConfigDict, divergence: str,
+                      state: gj.train.GANState, *, num: int = 65536) -> float:
+  """F (Eq. 6) of a trained critic and generator, on ``num`` fresh samples of
+  P and of Q (drawn with the run's evaluation key)."""
+  div = gj.divergences.get(divergence)
+  real = mixture_distribution(config).sample(
+      np.random.default_rng([config.train.seed, 3]), num).astype(np.float32)
+  z = noise(config, gj.train.make_key(config.train.seed, "eval"), num)
+
+  @jax.jit
+  def objective(state, real, z):
+    critic = state.discriminator.module()
+    fake = state.sampling_generator()(z)
+    return gj.divergences.variational_objective(div, critic(real), critic(fake))
+
+  return float(objective(state, real, z))
+
+
+def evaluate_mixture(config: ml_collections.ConfigDict, states: dict, workdir: str,
+                     *, step: int | None = None) -> dict:
+  """Section 4's evaluation of the models trained for each divergence
+  (``states``, by name): theta* by quadrature, each fit's error, and the
+  train \\ test tables; ``mixture.json``, ``mixture.md`` and the results."""
   clock = time.perf_counter()
   timings = {}
   data = mixture_distribution(config)
-  batches = gj.data.ToyBatches(data, batch_size=config.train.batch_size,
-                               seed=config.train.seed)
-  names = list(config.fgan.divergences)
-  states = {}
-  for name in names:
-    run_config = ml_collections.ConfigDict(config.to_dict())
-    run_config.fgan.divergences = (name,)
-    states[name] = gj.train.fit(make_train_step(config, name), create_state(config),
-                                batches, run_config, os.path.join(workdir, name))
-  timings["training"], clock = time.perf_counter() - clock, time.perf_counter()
+  names = [n for n in config.fgan.divergences if n in states]
 
   # theta*: the true divergence minimised by quadrature, from the start, the
   # moment-matched Gaussian and each component.
@@ -465,14 +500,13 @@ def mixture_experiment(config: ml_collections.ConfigDict, workdir: str) -> dict:
   for name in names:
     params = states[name].generator.params
     theta = (float(params["mean"][...]), abs(float(params["std"][...])))
-    records = gj.train.read_metrics(os.path.join(workdir, name))
     mu_star, sigma_star, d_star = best_fit(name, data, starts, num_points=points)
     fits[name] = dict(
         mu_hat=theta[0], sigma_hat=theta[1], mu_star=mu_star, sigma_star=sigma_star,
         theta_error=max(abs(theta[0] - mu_star), abs(theta[1] - sigma_star)),
         divergence_at_theta_hat=true_divergence(name, data, *theta, num_points=points),
         divergence_at_theta_star=d_star,
-        final_objective=[r["objective"] for r in records if "objective" in r][-1])
+        final_objective=trained_objective(config, name, states[name]))
     thetas.append(theta)
   tests = list(config.eval.test_divergences)
   exact = {t: np.array([true_divergence(t, data, *theta, num_points=points)
@@ -502,7 +536,8 @@ def mixture_experiment(config: ml_collections.ConfigDict, workdir: str) -> dict:
           for kind, (paper, every) in checks.items()})
   with open(os.path.join(workdir, "mixture.json"), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)
-  markdown = _markdown(config, fits, tables, checks, timings)
+  markdown = _markdown(config, common.evaluation_step(config, step), fits, tables,
+                       checks, timings)
   with open(os.path.join(workdir, "mixture.md"), "w", encoding="utf-8") as f:
     f.write(markdown)
   print(markdown)
@@ -518,23 +553,48 @@ def mixture_experiment(config: ml_collections.ConfigDict, workdir: str) -> dict:
   for name, f in fits.items():
     for key in ("mu_hat", "sigma_hat", "mu_star", "sigma_star"):
       results[f"{name}/{key}"] = f[key]
-  common.write_results(workdir, config.train.num_steps, results)
+  common.write_results(workdir, common.evaluation_step(config, step), results)
   return results
 
 
-# ------------------------------------------------- Section 5: the images --
+# ----------------------------------------------------------------- runs --
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> gj.train.GANState:
+  """One f-GAN: Section 4's sampler on the mixture (one divergence), or
+  Section 5's MLPs on images."""
+  if is_mixture(config):
+    (divergence,) = config.fgan.divergences
+    batches = gj.data.ToyBatches(mixture_distribution(config),
+                                 batch_size=config.train.batch_size,
+                                 seed=config.train.seed)
+    return gj.train.fit(make_train_step(config, divergence), create_state(config),
+                        batches, config, workdir)
+  hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
+                                 nrow=10)
+  return gj.train.fit(make_train_step(config, config.fgan.divergence),
+                      create_state(config), common.image_batches(config), config,
+                      workdir, hooks=hooks)
+
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  if is_mixture(config):
-    return mixture_experiment(config, workdir)
-  data = common.image_batches(config)
-  state = create_state(config)
-  hooks = common.sample_grid_hook(config, gan.make_sampler(config, 100), workdir,
-                                 nrow=10)
-  state = gj.train.fit(make_train_step(config, config.fgan.divergence), state,
-                       data, config, workdir, hooks=hooks)
-  # Section 5's evaluation: Parzen-window log-likelihood of the test set.
-  return gan.evaluate(config, state, workdir)
+  runs = subruns(config)
+  if not runs:
+    return evaluate(config, train(config, workdir), workdir)
+  common.write_config(workdir, config)
+  states = {name: train(c, os.path.join(workdir, name)) for name, c in runs.items()}
+  return evaluate(config, states, workdir)
+
+
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
+             step: int | None = None) -> dict:
+  """Section 4's fits and tables for the mixture (``state``: one model, or
+  ``{divergence: state}`` for a config of several), or Section 5's
+  Parzen-window log-likelihood of the test images."""
+  if not is_mixture(config):
+    return gan.evaluate(config, state, workdir, step=step)
+  if not isinstance(state, dict):
+    state = {config.fgan.divergences[0]: state}
+  return evaluate_mixture(config, state, workdir, step=step)
 
 
 if __name__ == "__main__":

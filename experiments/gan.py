@@ -19,6 +19,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -72,14 +74,27 @@ def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation
   return optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
 
 
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The ReLU MLP generator with a tanh output, as ``create_state`` builds it."""
+  del state
+  m, d = config.model, config.data
+  num_classes = 10 if m.conditional else None
+  return dict(
+      player="generator", module="gans_jax.nn.MLPGenerator", mode="eval",
+      kwargs=dict(latent_dim=m.latent_dim,
+                  output_shape=(d.image_size, d.image_size, d.channels),
+                  hidden=tuple(m.g_hidden), activation="relu",
+                  output_activation="tanh", num_classes=num_classes,
+                  dtype=common.dtype_name(config)),
+      inputs=dict(latent_dim=m.latent_dim, noise=m.noise, num_classes=num_classes))
+
+
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
   shape = (d.image_size, d.image_size, d.channels)
   num_classes = 10 if m.conditional else None
   rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
-  generator = gj.nn.MLPGenerator(
-      m.latent_dim, shape, hidden=tuple(m.g_hidden), activation="relu",
-      output_activation="tanh", num_classes=num_classes, dtype=dtype, rngs=rngs)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   discriminator = gj.nn.MLPDiscriminator(
       shape, hidden=tuple(m.d_hidden), maxout_pieces=m.maxout_pieces,
       dropout=m.d_dropout, input_dropout=m.d_input_dropout,
@@ -189,9 +204,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return evaluate(config, state, workdir)
 
 
-def evaluate(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
+             step: int | None = None) -> dict:
   """Parzen-window log-likelihood of the test split (Table 1), and for the
-  built-in digits the classifier metrics."""
+  built-in digits the classifier metrics, recorded at ``step`` (default
+  ``train.num_steps``)."""
   e = config.eval
   samples = common.final_samples(config, make_sampler(config, 500), state)
   results = {}
@@ -210,7 +227,8 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
                                      to_unit(test))
   results["eval/parzen_log_likelihood_train_images"] = reference["log_likelihood_mean"]
   results.update(common.digits_evaluation(config, samples))
-  common.write_results(workdir, config.train.num_steps, results, samples[:1000])
+  common.write_results(workdir, common.evaluation_step(config, step), results,
+                       samples[:1000])
   return results
 
 

@@ -38,6 +38,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +75,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("gan.clip", "optim.learning_rate", "optim.eps"):
     config_lib.check_positive_float(config, field)
   config_lib.check_fraction(config, "optim.decay")
+  common.validate_inception(config)
   config_lib.validate_train(config)
 
 
@@ -82,21 +85,31 @@ def rmsprop(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   return optax.rmsprop(o.learning_rate, decay=o.decay, eps=o.eps, eps_in_sqrt=False)
 
 
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The DCGAN or MLP generator named by ``model.generator``."""
+  del state
+  m, d = config.model, config.data
+  if m.generator == "mlp":
+    module = "gans_jax.nn.MLPGenerator"
+    kwargs = dict(latent_dim=m.latent_dim,
+                  output_shape=(d.image_size, d.image_size, d.channels),
+                  hidden=(m.mlp_width,) * m.mlp_depth, output_activation="tanh")
+  else:
+    module = "gans_jax.nn.DCGANGenerator"
+    kwargs = dict(latent_dim=m.latent_dim, image_size=d.image_size,
+                  channels=d.channels, features=m.features,
+                  batch_norm=m.generator_batch_norm)
+  return dict(player="generator", module=module, mode="eval",
+              kwargs=dict(kwargs, dtype=common.dtype_name(config)),
+              inputs=dict(latent_dim=m.latent_dim, noise="normal"))
+
+
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   """The generator, the critic, their RMSProps, and in ``extra`` the critic
   rounds done in the current generator iteration."""
   m, d = config.model, config.data
   rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
-  if m.generator == "mlp":
-    generator = gj.nn.MLPGenerator(
-        m.latent_dim, (d.image_size, d.image_size, d.channels),
-        hidden=(m.mlp_width,) * m.mlp_depth, output_activation="tanh",
-        dtype=dtype, rngs=rngs)
-  else:
-    generator = gj.nn.DCGANGenerator(
-        m.latent_dim, image_size=d.image_size, channels=d.channels,
-        features=m.features, batch_norm=m.generator_batch_norm, dtype=dtype,
-        rngs=rngs)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   critic = gj.nn.DCGANDiscriminator(
       image_size=d.image_size, channels=d.channels, features=m.features,
       norm=None if m.critic_norm == "none" else m.critic_norm, dtype=dtype,
@@ -205,8 +218,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ["w_estimate", "quality/classifier_fd"] if quality else ["w_estimate"],
         os.path.join(workdir, "w_estimate.png"),
         title="WGAN: the critic's estimate and sample quality")
+  return evaluate(config, state, workdir)
+
+
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
+             step: int | None = None) -> dict:
+  """Samples and, on the digits, the classifier metrics."""
   return common.evaluate_image_samples(config, make_sampler(config, 500), state,
-                                       workdir)
+                                       workdir, step=step)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +88,31 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_fraction(config, "optim.b2")
   config_lib.check_choice(config, "optim.decay", ("none", "linear"))
   config_lib.check_fraction(config, "optim.ema_decay")
+  common.validate_inception(config)
   config_lib.validate_train(config)
+
+
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The generator named by ``model.architecture`` (sampled from its EMA
+  where ``optim.ema_decay`` keeps one)."""
+  del state
+  m, d = config.model, config.data
+  if m.architecture == "mlp":
+    module = "gans_jax.nn.MLPGenerator"
+    kwargs = dict(latent_dim=m.latent_dim, output_shape=2,
+                  hidden=(m.width,) * m.depth, output_activation=None)
+  elif m.architecture == "dcgan":
+    module = "gans_jax.nn.DCGANGenerator"
+    kwargs = dict(latent_dim=m.latent_dim, image_size=d.image_size,
+                  channels=d.channels, features=m.features,
+                  batch_norm=m.generator_batch_norm)
+  else:
+    module = "gans_jax.nn.ResNetGenerator32"
+    kwargs = dict(latent_dim=m.latent_dim, channels=d.channels,
+                  features=m.features)
+  return dict(player="generator", module=module, mode="eval",
+              kwargs=dict(kwargs, dtype=common.dtype_name(config)),
+              inputs=dict(latent_dim=m.latent_dim, noise="normal"))
 
 
 def create_models(config: ml_collections.ConfigDict, rngs: nnx.Rngs):
@@ -94,25 +120,17 @@ def create_models(config: ml_collections.ConfigDict, rngs: nnx.Rngs):
   m, d = config.model, config.data
   norm = None if m.critic_norm == "none" else m.critic_norm
   dtype = common.compute_dtype(config)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
   if m.architecture == "mlp":
-    hidden = (m.width,) * m.depth
-    generator = gj.nn.MLPGenerator(m.latent_dim, 2, hidden=hidden,
-                                   output_activation=None, dtype=dtype, rngs=rngs)
-    critic = gj.nn.MLPDiscriminator(2, hidden=hidden, maxout_pieces=None,
-                                    dropout=0.0, input_dropout=0.0,
-                                    layer_norm=norm == "layer", dtype=dtype,
-                                    rngs=rngs)
+    critic = gj.nn.MLPDiscriminator(2, hidden=(m.width,) * m.depth,
+                                    maxout_pieces=None, dropout=0.0,
+                                    input_dropout=0.0, layer_norm=norm == "layer",
+                                    dtype=dtype, rngs=rngs)
   elif m.architecture == "dcgan":
-    generator = gj.nn.DCGANGenerator(
-        m.latent_dim, image_size=d.image_size, channels=d.channels,
-        features=m.features, batch_norm=m.generator_batch_norm, dtype=dtype,
-        rngs=rngs)
     critic = gj.nn.DCGANDiscriminator(image_size=d.image_size, channels=d.channels,
                                       features=m.features, norm=norm, dtype=dtype,
                                       rngs=rngs)
   else:
-    generator = gj.nn.ResNetGenerator32(m.latent_dim, channels=d.channels,
-                                        features=m.features, dtype=dtype, rngs=rngs)
     critic = gj.nn.ResNetCritic32(channels=d.channels, features=m.features,
                                   norm=norm, dtype=dtype, rngs=rngs)
   return generator, critic
@@ -220,9 +238,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     plots.plot_metrics(os.path.join(workdir, "metrics.jsonl"), ["w_estimate"],
                        os.path.join(workdir, "w_estimate.png"),
                        title="critic's Wasserstein estimate")
+  return evaluate(config, state, workdir)
+
+
+def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
+             step: int | None = None) -> dict:
+  """The toy evaluation (Section 5.1) or, on images, samples and the digit
+  metrics, recorded at ``step`` (default ``train.num_steps``)."""
   if is_toy(config):
-    return evaluate_toy(config, state, workdir)
-  return evaluate_images(config, state, workdir)
+    return evaluate_toy(config, state, workdir, step=step)
+  return common.evaluate_image_samples(config, make_sampler(config, 500), state,
+                                       workdir, step=step)
 
 
 def exact_wasserstein(a: np.ndarray, b: np.ndarray) -> float:
@@ -233,9 +259,11 @@ def exact_wasserstein(a: np.ndarray, b: np.ndarray) -> float:
   return float(cost[rows, cols].mean())
 
 
-def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
+def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str, *,
+                 step: int | None = None) -> dict:
   """Section 5.1's picture; mode coverage and high-quality share; W1."""
   e, n = config.eval, config.eval.num_samples
+  step = common.evaluation_step(config, step)
   distribution = gj.data.get_toy(config.data.dataset)
   rng = np.random.default_rng([config.train.seed, 2**31 - 1])
   real = distribution.sample(rng, n)
@@ -262,15 +290,9 @@ def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str) -> dict
     r = e.plot_range
     plots.plot_toy_2d(os.path.join(workdir, "toy.png"), real[:1000], generated[:1000],
                       critic_fn=scores, extent=(-r, r, -r, r),
-                      title=f"WGAN-GP, {config.data.dataset}, "
-                            f"{config.train.num_steps} iterations")
-  common.write_results(workdir, config.train.num_steps, results, generated)
+                      title=f"WGAN-GP, {config.data.dataset}, {step} iterations")
+  common.write_results(workdir, step, results, generated)
   return results
-
-
-def evaluate_images(config: ml_collections.ConfigDict, state, workdir: str) -> dict:
-  return common.evaluate_image_samples(config, make_sampler(config, 500), state,
-                                       workdir)
 
 
 if __name__ == "__main__":

@@ -456,13 +456,13 @@ def test_every_tfds_preset_without_prepared_data_exits_2_in_one_line(tmp_path):
   assert {d for _, _, d in runs} == set(gd.TFDS_IMAGE_DATASETS)
   assert len(runs) >= 10
 
-  def one(args):
-    script, flag, _ = args
-    return _run(script, flag, f"--workdir={tmp_path / 'run'}",
+  def one(index_and_args):
+    index, (script, flag, _) = index_and_args
+    return _run(script, flag, f"--workdir={tmp_path / f'run{index}'}",
                 env={"TFDS_DATA_DIR": str(empty)})
 
   with concurrent.futures.ThreadPoolExecutor(3) as pool:
-    results = list(pool.map(one, runs))
+    results = list(pool.map(one, enumerate(runs)))
   for (script, flag, dataset), run in zip(runs, results):
     line = _one_error_line(run)
     assert f"'{dataset}'" in line and str(empty) in line, (script, flag, line)

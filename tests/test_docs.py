@@ -14,7 +14,8 @@ def _python_blocks(path):
 
 
 def test_readme_custom_gan_example_trains(tmp_path, monkeypatch):
-  blocks = _python_blocks(os.path.join(ROOT, "README.md"))
+  blocks = [b for b in _python_blocks(os.path.join(ROOT, "README.md"))
+            if "class WGANGP" in b]
   assert len(blocks) == 1
   monkeypatch.chdir(tmp_path)
   namespace = {}
@@ -43,15 +44,12 @@ def test_readme_custom_gan_example_trains(tmp_path, monkeypatch):
                                                       distance(before))
 
 
-def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
-  import json
-  import matplotlib
-  matplotlib.use("Agg")
-  notebook = json.load(open(os.path.join(ROOT, "notebooks", "write_your_own_gan.ipynb")))
-  monkeypatch.chdir(tmp_path)
-  namespace = {}
-  for cell in notebook["cells"]:
-    if cell["cell_type"] == "code":
-      exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)  # pylint: disable=exec-used
-  assert os.path.getsize(tmp_path / "toy.png") > 0
-  assert namespace["samples"].shape == (2500, 2)
+def test_every_library_module_has_a_section_in_the_api_docs():
+  import pkgutil
+  import gans_jax
+  documented = set(re.findall(r"automodule:: (gans_jax[\w.]*)",
+                              "".join(open(os.path.join(ROOT, "docs", "api", f)).read()
+                                      for f in os.listdir(os.path.join(ROOT, "docs", "api")))))
+  modules = {m.name for m in pkgutil.walk_packages(gans_jax.__path__, "gans_jax.")
+             if not m.ispkg}
+  assert modules - documented == set()

@@ -165,3 +165,58 @@ def test_missing_dataset_exits_2_and_says_how_to_prepare_it(tmp_path):
   lines = run.stderr.strip().splitlines()
   assert len(lines) == 1, run.stderr[-2000:]
   assert "mnist" in lines[0] and "download_and_prepare" in lines[0]
+
+
+class _TinyInception:
+  """Stands in for the FID Inception network: 3 pool features (per-channel
+  mean, spread and the mean of squares) and 4 logits per image."""
+
+  identity = "tiny"
+  image_size = 32
+
+  def __call__(self, images, *, outputs=("pool",)):
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    pool = np.stack([x.mean(1), x.std(1), (x ** 2).mean(1)], axis=1)
+    logits = np.stack([pool[:, 0], -pool[:, 0], pool[:, 1], pool[:, 2]], axis=1)
+    out = {"pool": pool, "logits": logits, "logits_unbiased": logits}
+    return {name: out[name] for name in outputs}
+
+
+@pytest.mark.slow
+def test_image_experiments_report_inception_metrics_when_the_network_is_there(
+    tmp_path, monkeypatch, capsys):
+  from gans_jax.eval import inception
+  from gans_jax.eval import metrics
+  config = dcgan_config.get_config("smoke")
+  config.eval.update(inception_metrics=("fid", "is"), inception_reference="train",
+                     inception_num_real=64)
+  dcgan.validate(config)
+  # Without the weights: one line says so, and no number is made up.
+  monkeypatch.delenv("GANS_JAX_INCEPTION_WEIGHTS", raising=False)
+  results = dcgan.train_and_evaluate(config, str(tmp_path / "none"))
+  assert "eval/fid" not in results and "eval/is" not in results
+  assert "fid, is not computed" in capsys.readouterr().out
+  # With a network: FID of the saved samples against the train split's
+  # first 64 images, and IS of the samples, both through that network.
+  monkeypatch.setattr(inception, "InceptionFeatures", lambda *a, **k: _TinyInception())
+  results = dcgan.train_and_evaluate(config, str(tmp_path / "tiny"))
+  samples = np.load(tmp_path / "tiny" / "samples.npz")["samples"]
+  from experiments import common
+  real = common.held_out_images(config, "train", 64)
+  net = _TinyInception()
+  mu_s, sigma_s = metrics.gaussian_statistics(net(samples)["pool"])
+  mu_r, sigma_r = metrics.gaussian_statistics(net(real)["pool"])
+  assert results["eval/fid"] == pytest.approx(
+      metrics.frechet_distance(mu_s, sigma_s, mu_r, sigma_r), rel=1e-6)
+  assert results["eval/is"] == pytest.approx(
+      metrics.inception_score(net(samples, outputs=("logits_unbiased",))["logits_unbiased"],
+                              splits=10)[0], rel=1e-6)
+  assert "eval/kid" not in results
+
+
+def test_inception_metric_names_are_checked():
+  config = dcgan_config.get_config("cifar10")
+  assert config.eval.inception_metrics == ("fid",)
+  config.eval.inception_metrics = ("fid", "fjd")
+  with pytest.raises(Exception, match="eval.inception_metrics"):
+    dcgan.validate(config)

@@ -52,6 +52,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict(dict(
       num_samples=2000,          # generated images for the classifier metrics
       interpolations=8,          # rows of the latent-space interpolation figure
+      **common.inception_defaults(),
   ))
   if preset == "mnist":
     c.data.dataset = "mnist"
@@ -68,6 +69,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.model.features = 64
     c.train.update(num_steps=50000, batch_size=128, checkpoint_every=5000,
                    sample_every=2500)
+  if preset in ("mnist", "cifar10", "celeb_a"):
+    # FID against 10,000 training images (needs the Inception weights).
+    c.eval.update(num_samples=10000, inception_metrics=("fid",))
   if preset == "conditional":
     c.model.conditional = True
   if preset == "smoke":

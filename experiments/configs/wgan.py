@@ -96,12 +96,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       quality_every=250,           # steps between sample-quality points logged
                                    # next to the W estimate (digits only; 0: off)
       quality_samples=500,         # images each of those points uses
+      **common.inception_defaults(),
   ))
   if preset in ("mnist", "cifar10", "celeb_a"):
     c.data.update(dataset=preset, channels=1 if preset == "mnist" else 3,
                   image_size=64 if preset == "celeb_a" else 32)
     c.model.features = 64
     c.train.update(checkpoint_every=5000, sample_every=2500, log_every=50)
+    # FID against 10,000 training images (needs the Inception weights).
+    c.eval.update(num_samples=10000, inception_metrics=("fid",))
     generator_iterations = 100000
   if preset == "no_bn":
     c.model.generator_batch_norm = False

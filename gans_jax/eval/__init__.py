@@ -71,6 +71,7 @@ _EXPORTS = {
     "parzen_log_likelihood": "parzen",
     "select_sigma": "parzen",
     "plot_metrics": "plots",
+    "plot_points": "plots",
     "plot_toy_2d": "plots",
     "FacadeSegmenter": "segmentation",
     "FacadeSegmenterNet": "segmentation",

@@ -1,4 +1,5 @@
-"""Figures: training curves from ``metrics.jsonl`` and the 2-D toy picture.
+"""Figures: training curves from ``metrics.jsonl``, the 2-D toy picture and
+samples of low-dimensional distributions.
 
 Matplotlib is imported inside each function, with the non-interactive Agg
 backend, so importing this module costs nothing and works without a display.
@@ -161,6 +162,35 @@ def plot_toy_2d(out_png: str | os.PathLike, real, generated, *,
   ax.set_ylim(extent[2], extent[3])
   ax.set_aspect("equal")
   ax.legend(loc="upper right", markerscale=3)
+  if title:
+    ax.set_title(title)
+  fig.tight_layout()
+  _prepare_output(out_png)
+  fig.savefig(out_png, format="png", dpi=100)
+  plt.close(fig)
+
+
+def plot_points(out_png: str | os.PathLike, points, *, title: str | None = None,
+                bins: int = 100) -> None:
+  """Samples of a low-dimensional distribution: a histogram of ``[N, 1]``
+  points (density-normalised), a scatter plot of ``[N, 2]`` points.
+
+  Raises:
+    ValueError: ``points`` is not ``[N, 1]`` or ``[N, 2]`` with N > 0.
+  """
+  points = np.asarray(points, dtype=np.float64)
+  if points.ndim != 2 or points.shape[1] not in (1, 2) or points.shape[0] == 0:
+    raise ValueError(f"points must be [N, 1] or [N, 2] with N > 0, got shape "
+                     f"{points.shape}.")
+  points = points[np.all(np.isfinite(points), axis=1)]
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6.0, 4.5 if points.shape[1] == 1 else 6.0))
+  if points.shape[1] == 1:
+    ax.hist(points[:, 0], bins=bins, density=True, color="tab:green", alpha=0.8)
+    ax.set_ylabel("density")
+  else:
+    ax.scatter(points[:, 0], points[:, 1], s=6, c="tab:green", marker="+")
+    ax.set_aspect("equal")
   if title:
     ax.set_title(title)
   fig.tight_layout()

@@ -17,10 +17,16 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   statistics and dropout on / off;
 - the growing ProGAN models also take ``level`` (a static Python int, the
   resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
+
+:class:`Generator` is a trained generator as a function, rebuilt from a
+spec (its class and constructor arguments) and saved to one ``.npz`` file
+that NumPy and Flax read back (:mod:`gans_jax.nn.export`).
 """
 
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
+from gans_jax.nn.export import Generator, build_module, module_class
+from gans_jax.nn.gaussian import GaussianSampler
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
                                 conv_transpose2x_direct,
@@ -54,6 +60,8 @@ __all__ = [
     "DCGANGenerator",
     "EqualizedConv",
     "EqualizedDense",
+    "GaussianSampler",
+    "Generator",
     "InstanceNorm",
     "LatentProjection",
     "MLPDiscriminator",
@@ -70,6 +78,7 @@ __all__ = [
     "SUPPORTED_IMAGE_SIZES",
     "TRANSLATION_NORMS",
     "UNetGenerator",
+    "build_module",
     "conv_transpose2x_direct",
     "conv_transpose2x_implementation",
     "conv_transpose2x_phase",
@@ -86,6 +95,7 @@ __all__ = [
     "level_resolution",
     "mean_pool",
     "minibatch_stddev",
+    "module_class",
     "patchgan_output_size",
     "patchgan_receptive_field",
     "pixel_norm",

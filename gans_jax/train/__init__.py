@@ -5,44 +5,48 @@ any pure ``step(state, batch, key) -> (state, metrics)`` and knows nothing
 about any paper; experiments write the step from a :class:`TrainState` of
 named players (:class:`GANState` for a generator and a discriminator),
 :class:`Network` and the pure losses and penalties. Random keys come from one
-seed, tagged by purpose (:mod:`gans_jax.train.keys`).
+seed, tagged by purpose (:mod:`gans_jax.train.keys`). A trained run's
+workdir is read back by :func:`load_run` and :func:`load_generator`.
+
+Names load on first use, so that the command line answers ``--help``
+without importing JAX.
 """
 
-from gans_jax.train import keys
-from gans_jax.train.checkpoint import CheckpointError
-from gans_jax.train.config import ConfigError
-from gans_jax.train.config import train_defaults
-from gans_jax.train.config import validate_train
-from gans_jax.train.distributed import data_mesh
-from gans_jax.train.distributed import global_batch
-from gans_jax.train.distributed import initialize
-from gans_jax.train.image_pool import ImagePool
-from gans_jax.train.keys import init_rngs
-from gans_jax.train.keys import make_key
-from gans_jax.train.keys import step_key
-from gans_jax.train.loop import BatchSource
-from gans_jax.train.loop import Hook
-from gans_jax.train.loop import Interrupted
-from gans_jax.train.loop import NonFiniteError
-from gans_jax.train.loop import Phase
-from gans_jax.train.loop import fit
-from gans_jax.train.loop import fit_phases
-from gans_jax.train.state import GANState
-from gans_jax.train.state import Network
-from gans_jax.train.state import OptimizerGroup
-from gans_jax.train.state import TrainState
-from gans_jax.train.state import count_params
-from gans_jax.train.state import ema_network
-from gans_jax.train.updates import clip_weights
-from gans_jax.train.updates import ema_update
-from gans_jax.train.writer import MetricWriter
-from gans_jax.train.writer import read_metrics
+import importlib
 
-__all__ = [
-    "BatchSource", "CheckpointError", "ConfigError", "GANState", "Hook",
-    "ImagePool", "Interrupted", "MetricWriter", "Network", "NonFiniteError",
-    "OptimizerGroup", "Phase", "TrainState", "clip_weights", "count_params",
-    "data_mesh", "ema_network", "ema_update", "fit", "fit_phases",
-    "global_batch", "init_rngs", "initialize", "keys", "make_key",
-    "read_metrics", "step_key", "train_defaults", "validate_train",
-]
+# name -> the submodule that defines it
+_EXPORTS = {
+    "CheckpointError": "checkpoint",
+    "ConfigError": "config", "train_defaults": "config", "validate_train": "config",
+    "data_mesh": "distributed", "global_batch": "distributed",
+    "initialize": "distributed",
+    "ImagePool": "image_pool",
+    "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
+    "BatchSource": "loop", "Hook": "loop", "Interrupted": "loop",
+    "NonFiniteError": "loop", "Phase": "loop", "fit": "loop", "fit_phases": "loop",
+    "RunError": "runs", "load_experiment": "runs", "load_generator": "runs",
+    "load_run": "runs", "saved_config": "runs",
+    "GANState": "state", "Network": "state", "OptimizerGroup": "state",
+    "TrainState": "state", "count_params": "state", "ema_network": "state",
+    "clip_weights": "updates", "ema_update": "updates",
+    "MetricWriter": "writer", "read_metrics": "writer",
+}
+_SUBMODULES = ("checkpoint", "cli", "config", "distributed", "image_pool", "keys",
+               "loop", "rerun", "runs", "state", "updates", "writer")
+
+__all__ = sorted(_EXPORTS) + ["keys"]
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    value = getattr(importlib.import_module(f"gans_jax.train.{_EXPORTS[name]}"), name)
+  elif name in _SUBMODULES:
+    value = importlib.import_module(f"gans_jax.train.{name}")
+  else:
+    raise AttributeError(f"module 'gans_jax.train' has no attribute {name!r}")
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))

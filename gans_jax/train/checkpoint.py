@@ -176,6 +176,41 @@ class Checkpointer:
     self._manager.reload()
     return target
 
+  def restore(self, step: int, like: Any) -> tuple[Any, dict]:
+    """Restores checkpoint ``step`` into the structure of ``like``, changing
+    nothing on disk (another process may be training in the workdir).
+
+    Returns:
+      ``(state, record)``.
+
+    Raises:
+      CheckpointError: there is no checkpoint ``step``, it does not match
+        ``like``, or it cannot be read.
+    """
+    steps = self.all_steps()
+    name = os.path.join(self.directory, str(step))
+    if step not in steps:
+      raise CheckpointError(
+          f"no checkpoint {step} in {self.directory} (steps: "
+          f"{', '.join(map(str, steps)) or 'none'})")
+    try:
+      saved, record = self._read_metadata(step)
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(f"checkpoint {name} cannot be read "
+                            f"({_one_line(e)})") from None
+    differences = structure_differences(saved, _shapes(like))
+    if differences:
+      raise CheckpointError(f"checkpoint {name} does not fit the state of its "
+                            f"config ({'; '.join(differences)})")
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    try:
+      state = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract)))["state"]
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(f"checkpoint {name} cannot be read "
+                            f"({_one_line(e)})") from None
+    return state, record
+
   def restore_latest(self, like: Any) -> tuple[int, Any, dict] | None:
     """Restores the newest readable checkpoint into the structure of ``like``.
 

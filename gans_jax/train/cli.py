@@ -1,16 +1,26 @@
 """The command line every experiment shares.
 
-``python experiments/<paper>.py [--config=experiments/configs/<paper>.py[:preset]]
-[--config.a.b=value ...] [--workdir=DIR]``
+Training, or running again in a workdir (see :mod:`gans_jax.train.rerun`)::
 
-Flags are parsed, the config validated, and only then is anything compiled.
-A bad flag or config field exits with code 2 and one line naming it; a missing
-dataset likewise; a NaN/Inf exits with code 1 after keeping the last good
-checkpoint; SIGTERM saves a checkpoint and exits with code 0.
+  python experiments/<paper>.py [--config=experiments/configs/<paper>.py[:preset]]
+      [--config.a.b=value ...] [--workdir=DIR] [--allow_config_change | --start_over]
+
+Using a trained run, from the config saved in its workdir::
+
+  python experiments/<paper>.py --workdir=DIR [--sample=N] [--evaluate]
+      [--draw=FIGURE] [--export] [--checkpoint=STEP] [--out=DIR]
+
+``--help`` prints the usage and the presets; ``--show_config`` the resolved
+config, a line per field with its comment. Flags are parsed, the config
+validated, and only then is anything compiled. A bad flag or config field
+exits with code 2 and one line naming it; a missing dataset likewise; a
+NaN/Inf exits with code 1 after keeping the last good checkpoint; SIGTERM
+saves a checkpoint and exits with code 0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -23,6 +33,8 @@ TrainFn = Callable[[ml_collections.ConfigDict, str], Any]
 ValidateFn = Callable[[ml_collections.ConfigDict], None]
 
 EXIT_BAD_INPUT = 2
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
+SAMPLE_GRID_LIMIT = 256
 
 
 def enable_compilation_cache(directory: str | None = None) -> None:
@@ -48,13 +60,161 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
 
 
 def _one_line(error: BaseException) -> str:
-  text = str(error).replace("\\n", " ").replace("\\'", "'")
-  return " ".join(text.split()).strip("'\" ")
+  text = " ".join(str(error).replace("\\n", " ").replace("\\'", "'").split())
+  if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+    text = text[1:-1]  # KeyError's quotes
+  return text
 
 
-def _load_config(spec: str) -> ml_collections.ConfigDict:
-  """Imports a config file ``path[:preset]`` and calls its get_config."""
+# ------------------------------------------------------------------ help --
+
+def _docstring(path: str) -> str:
+  import ast
+  try:
+    with open(path, encoding="utf-8") as f:
+      return ast.get_docstring(ast.parse(f.read())) or ""
+  except (OSError, SyntaxError):
+    return ""
+
+
+def _figures(path: str) -> list[str]:
+  """The keys of the experiment's ``FIGURES = {...}``, read without importing it."""
+  import ast
+  try:
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+  except (OSError, SyntaxError):
+    return []
+  for node in tree.body:
+    if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        and any(isinstance(t, ast.Name) and t.id == "FIGURES" for t in node.targets)):
+      return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+  return []
+
+
+def _presets_block(config_doc: str) -> list[str]:
+  """The indented block after the config docstring's ``Presets`` line."""
+  lines = config_doc.splitlines()
+  for i, line in enumerate(lines):
+    if line.lower().startswith("presets"):
+      block = []
+      for following in lines[i + 1:]:
+        if following.strip() and not following.startswith(" "):
+          break
+        block.append(following)
+      while block and not block[-1].strip():
+        block.pop()
+      return block
+  return []
+
+
+def usage(experiment_file: str) -> str:
+  """The ``--help`` text of an experiment, read from its files' docstrings
+  (nothing is imported, so it prints before JAX loads)."""
+  script = os.path.relpath(experiment_file)
+  config_file = os.path.relpath(os.path.join(
+      os.path.dirname(experiment_file), "configs", os.path.basename(experiment_file)))
+  title = " ".join(_docstring(experiment_file).split("\n\n")[0].split())
+  presets = _presets_block(_docstring(config_file)) or [
+      f"  (see the docstring of {config_file})"]
+  figures = _figures(experiment_file)
+  run = f"python {script}"
+  lines = [
+      f"{title}", "",
+      "usage:",
+      f"  {run} [--config={config_file}[:PRESET]] [--config.FIELD=VALUE ...] "
+      "[--workdir=DIR]",
+      f"  {run} [--config=...] [--config.FIELD=VALUE ...] --show_config",
+      f"  {run} --workdir=DIR [--sample=N] [--evaluate] "
+      + (f"[--draw={'|'.join(figures)}] " if figures else "") + "[--export]",
+      f"  {' ' * len(run)} [--checkpoint=STEP] [--out=DIR] [--sample_seed=S]", "",
+      f"presets (--config={config_file}:PRESET):", *presets, "",
+      "training:",
+      f"  --config=FILE[:PRESET]  the config file and preset (default: {config_file})",
+      "  --config.FIELD=VALUE    override a field, e.g. --config.train.num_steps=500;",
+      "                          --show_config lists every field, its value and comment",
+      "  --show_config           print the resolved config and exit",
+      "  --workdir=DIR           where the run is written (default runs/<config.name>);",
+      "                          the same command again resumes from its newest checkpoint",
+      "  --allow_config_change   continue a run with a config that trains differently",
+      "                          (the old config is kept as DIR/config.<step>.json)",
+      "  --start_over            move the run in DIR to DIR/previous/<n> and train afresh",
+      "",
+      "using a trained run (its saved config; --config.eval.* may be overridden):",
+      "  --sample=N              draw N samples: a PNG and an .npz",
+      "  --evaluate              run the final evaluation again",
+  ]
+  if figures:
+    lines.append(f"  --draw=NAME             draw a figure again: {', '.join(figures)}")
+  lines += [
+      "  --export                write the generator's weights and how to rebuild it",
+      "                          (generator.npz, read by gans_jax.nn.Generator.load)",
+      "  --checkpoint=STEP       use checkpoint STEP (default: the newest)",
+      "  --out=DIR               where to write (default: the workdir's step_<STEP>/)",
+      "  --sample_seed=S         draw with seed S instead of the run's train.seed",
+      "",
+      "several hosts (TPU pods and SLURM need none of these):",
+      "  --coordinator_address=HOST:PORT  --num_processes=N  --process_id=I",
+      "",
+      "exit codes: 0 done (or stopped by SIGTERM after a checkpoint), 1 NaN/Inf, "
+      "2 a bad flag, config, dataset or workdir",
+  ]
+  return "\n".join(lines)
+
+
+def _print(text: str) -> None:
+  """Prints to stdout; a reader that stops early (``| head``) is no error."""
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+  return any(arg in HELP_FLAGS for arg in argv[1:])
+
+
+def exit_on_help(experiment_file: str, argv: Sequence[str] | None = None) -> None:
+  """Prints :func:`usage` and exits with 0 when ``argv`` asks for help; an
+  experiment calls it before its imports, so that ``--help`` is quick."""
+  if asks_for_help(sys.argv if argv is None else argv):
+    _print(usage(experiment_file))
+    sys.exit(0)
+
+
+# ----------------------------------------------------------------- flags --
+
+@dataclasses.dataclass
+class Command:
+  """What the command line asks for."""
+
+  config: ml_collections.ConfigDict
+  workdir: str
+  dist: dict[str, Any]
+  spec: str
+  config_sources: list[str]
+  show_config: bool = False
+  sample: int | None = None
+  evaluate: bool = False
+  draw: str | None = None
+  export: bool = False
+  checkpoint: int | None = None
+  out: str | None = None
+  sample_seed: int | None = None
+  allow_config_change: bool = False
+  start_over: bool = False
+
+  @property
+  def uses_run(self) -> bool:
+    """Whether it uses a trained run instead of training."""
+    return bool(self.sample or self.evaluate or self.draw or self.export)
+
+
+def _load_config(spec: str) -> tuple[ml_collections.ConfigDict, list[str]]:
+  """Imports a config file ``path[:preset]`` and calls its get_config;
+  returns the config and the files its comments may be read from."""
   import importlib.util
+  import types
 
   path, _, preset = spec.partition(":")
   if not os.path.isfile(path):
@@ -63,9 +223,14 @@ def _load_config(spec: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(module_spec)
   try:
     module_spec.loader.exec_module(module)
-    return module.get_config(preset or None) if preset else module.get_config()
+    config = module.get_config(preset or None) if preset else module.get_config()
   except Exception as e:  # the config file's own error, e.g. an unknown preset
     raise config_lib.ConfigError(f"--config={spec}", _one_line(e)) from None
+  sources = [path] + [
+      value.__file__ for value in vars(module).values()
+      if isinstance(value, types.ModuleType) and getattr(value, "__file__", None)
+      and value.__name__.split(".")[0] in ("experiments", "gans_jax")]
+  return config, sources
 
 
 def _check_overrides(config: ml_collections.ConfigDict, argv: Sequence[str]) -> None:
@@ -95,73 +260,281 @@ def _check_overrides(config: ml_collections.ConfigDict, argv: Sequence[str]) -> 
             f"{value!r} is not a valid {expected.__name__}") from None
 
 
-def parse(argv: Sequence[str], *, default_config: str):
-  """Parses ``argv`` into (config, workdir, distributed options).
+def _split_config_args(argv: Sequence[str], default_config: str
+                       ) -> tuple[str, list[str], list[str]]:
+  """``(spec, --config.* overrides, other arguments)``; ``--config PATH`` is
+  read as ``--config=PATH``."""
+  expects = (f"expects a config file, optionally with a preset: "
+             f"--config={os.path.relpath(default_config)}[:PRESET] (--help lists "
+             "the presets)")
+  spec, overrides, rest = default_config, [], []
+  args = list(argv)
+  i = 0
+  while i < len(args):
+    arg = args[i]
+    if arg == "--config":
+      if i + 1 == len(args) or args[i + 1].startswith("-"):
+        raise config_lib.ConfigError("--config", expects)
+      spec, i = args[i + 1], i + 2
+      continue
+    if arg.startswith("--config="):
+      spec = arg[len("--config="):]
+      if not spec:
+        raise config_lib.ConfigError("--config", expects)
+    elif arg.startswith("--config."):
+      overrides.append(arg)
+    else:
+      rest.append(arg)
+    i += 1
+  return spec, overrides, rest
+
+
+def _define_flags(flag_values) -> None:
+  from absl import flags
+  define = dict(flag_values=flag_values)
+  flags.DEFINE_string("workdir", None, "output directory; default runs/<config.name>",
+                      **define)
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0 for a multi-host run", **define)
+  flags.DEFINE_integer("num_processes", None, "processes in a multi-host run", **define)
+  flags.DEFINE_integer("process_id", None, "this process's index", **define)
+  flags.DEFINE_bool("show_config", False, "print the resolved config and exit",
+                    **define)
+  flags.DEFINE_bool("allow_config_change", False,
+                    "continue a run with a config that trains differently", **define)
+  flags.DEFINE_bool("start_over", False,
+                    "move the workdir's run to DIR/previous/<n> and train afresh",
+                    **define)
+  flags.DEFINE_integer("sample", None, "draw N samples from a trained run",
+                       lower_bound=1, **define)
+  flags.DEFINE_bool("evaluate", False, "evaluate a trained run again", **define)
+  flags.DEFINE_string("draw", None, "draw one of the experiment's figures again",
+                      **define)
+  flags.DEFINE_bool("export", False, "write the trained generator to generator.npz",
+                    **define)
+  flags.DEFINE_integer("checkpoint", None, "the checkpoint to use (default newest)",
+                       lower_bound=0, **define)
+  flags.DEFINE_string("out", None, "where to write (default WORKDIR/step_<STEP>)",
+                      **define)
+  flags.DEFINE_integer("sample_seed", None, "seed of the samples (default train.seed)",
+                       **define)
+
+
+def parse(argv: Sequence[str], *, default_config: str) -> Command:
+  """Parses ``argv`` into a :class:`Command`.
 
   Raises:
-    config_lib.ConfigError: a flag, the config file or an override is wrong.
+    config_lib.ConfigError: a flag, the config file, an override or the
+      workdir of a trained run is wrong.
   """
   from absl import flags
   from ml_collections import config_flags
+  from gans_jax.train import runs as runs_lib
 
   argv = list(argv)
-  spec = default_config
-  for arg in argv[1:]:
-    if arg.startswith("--config="):
-      spec = arg[len("--config="):]
-  base = _load_config(spec)
-  _check_overrides(base, argv[1:])
-
-  flag_values = flags.FlagValues()
+  spec, overrides, rest = _split_config_args(argv[1:], default_config)
+  options = flags.FlagValues()
+  _define_flags(options)
   try:
-    # The config flag reads its --config.* overrides from argv when defined.
-    config_flags.DEFINE_config_file(
-        "config", default_config, "config file, optionally with :preset",
-        flag_values=flag_values, lock_config=True, sys_argv=argv)
-    flags.DEFINE_string("workdir", None, "output directory; default runs/<config.name>",
-                        flag_values=flag_values)
-    flags.DEFINE_string("coordinator_address", None,
-                        "host:port of process 0 for a multi-host run",
-                        flag_values=flag_values)
-    flags.DEFINE_integer("num_processes", None, "processes in a multi-host run",
-                         flag_values=flag_values)
-    flags.DEFINE_integer("process_id", None, "this process's index",
-                         flag_values=flag_values)
-    extra = flag_values(argv)
-    config = flag_values.config
-  except Exception as e:  # absl and ml_collections raise many kinds
-    raise config_lib.ConfigError("flags", _one_line(e)) from None
+    extra = options([argv[0], *rest])
+  except Exception as e:  # absl raises several kinds
+    raise config_lib.ConfigError("flags", f"{_one_line(e)}; --help lists them") from None
   if len(extra) > 1:
     raise config_lib.ConfigError("flags", f"unexpected arguments {extra[1:]}")
-  workdir = flag_values.workdir or os.path.join(
-      "runs", str(config.get("name", "run")).replace("/", "_"))
-  dist = dict(coordinator_address=flag_values.coordinator_address,
-              num_processes=flag_values.num_processes,
-              process_id=flag_values.process_id)
-  return config, workdir, dist
+  command = Command(
+      config=None, workdir=options.workdir, spec=spec, config_sources=[],
+      dist=dict(coordinator_address=options.coordinator_address,
+                num_processes=options.num_processes, process_id=options.process_id),
+      show_config=options.show_config, sample=options.sample,
+      evaluate=options.evaluate, draw=options.draw, export=options.export,
+      checkpoint=options.checkpoint, out=options.out,
+      sample_seed=options.sample_seed,
+      allow_config_change=options.allow_config_change, start_over=options.start_over)
+  if command.uses_run and (command.allow_config_change or command.start_over):
+    raise config_lib.ConfigError(
+        "flags", "--allow_config_change and --start_over are for training, not "
+        "with --sample, --evaluate, --draw or --export")
+  if not command.uses_run:
+    for name in ("checkpoint", "out", "sample_seed"):
+      if getattr(command, name) is not None:
+        raise config_lib.ConfigError(
+            f"--{name}", "applies to --sample, --evaluate, --draw and --export")
 
+  base, command.config_sources = _load_config(spec)
+  if command.uses_run:
+    # The run's saved config is the source of truth; the spec only names the
+    # default workdir.
+    command.workdir = command.workdir or _default_workdir(base)
+    for arg in overrides:
+      field = arg[len("--config."):].partition("=")[0]
+      if not (field.startswith("eval.") or field == "data.data_dir"):
+        raise config_lib.ConfigError(
+            f"config.{field}", f"a trained run is used with the config saved in "
+            f"{command.workdir}; only eval.* and data.data_dir may be overridden")
+    # The config that trained the checkpoint (the newest by default).
+    steps = runs_lib.checkpoint_steps(command.workdir)
+    step = command.checkpoint if command.checkpoint is not None else (
+        steps[-1] if steps else None)
+    saved = runs_lib.saved_config(command.workdir, step)
+    if saved is None:
+      raise config_lib.ConfigError(
+          "--workdir", f"{command.workdir} holds no trained run (no config.json); "
+          "give the --workdir of a run")
+    base, define = saved, config_flags.DEFINE_config_dict
+    args = dict(config=saved)
+  else:
+    define = config_flags.DEFINE_config_file
+    args = dict(default=spec)
+  _check_overrides(base, overrides)
+  flag_values = flags.FlagValues()
+  try:
+    # The config flag reads its --config.* overrides from sys_argv when defined.
+    define("config", **args, help_string="config file, optionally with :preset",
+           flag_values=flag_values, lock_config=True,
+           sys_argv=[argv[0], *overrides])
+    flag_values([argv[0], *overrides])
+    command.config = flag_values.config
+  except Exception as e:  # absl and ml_collections raise many kinds
+    raise config_lib.ConfigError("flags", _one_line(e)) from None
+  command.workdir = command.workdir or _default_workdir(command.config)
+  return command
+
+
+def _default_workdir(config: ml_collections.ConfigDict) -> str:
+  return os.path.join("runs", str(config.get("name", "run")).replace("/", "_"))
+
+
+def show_config(command: Command) -> str:
+  """The ``--show_config`` text: the config, a line per field with its comment."""
+  path, _, preset = command.spec.partition(":")
+  source = (f"the config saved in {command.workdir}" if command.uses_run
+            else os.path.relpath(path) + (f":{preset}" if preset else ""))
+  header = [f"# {source}", "# override a field with --config.FIELD=VALUE"]
+  comments = config_lib.field_comments(command.config_sources)
+  return "\n".join(header + [config_lib.format_config(command.config, comments)])
+
+
+# --------------------------------------------------------- a trained run --
+
+def _write_samples(samples, out: str, stem: str, title: str) -> list[str]:
+  import numpy as np
+  from gans_jax.eval import images as image_eval
+  from gans_jax.eval import plots
+
+  named = samples if isinstance(samples, dict) else {"": samples}
+  paths = [os.path.join(out, f"{stem}.npz")]
+  np.savez_compressed(paths[0], **{name or "samples": s for name, s in named.items()})
+  for name, s in named.items():
+    png = os.path.join(out, f"{stem}_{name}.png" if name else f"{stem}.png")
+    if s.ndim == 4:
+      image_eval.save_image_grid(png, s[:SAMPLE_GRID_LIMIT])
+    else:
+      plots.plot_points(png, s, title=f"{title} {name}".strip())
+    paths.append(png)
+  return paths
+
+
+def use_run(experiment, command: Command) -> int:
+  """Samples, draws, exports or evaluates a trained run; returns the exit code."""
+  from gans_jax.train import checkpoint as checkpoint_lib
+  from gans_jax.train import keys
+  from gans_jax.train import runs as runs_lib
+
+  config, workdir = command.config, command.workdir
+  figures = getattr(experiment, "FIGURES", {})
+  if command.draw is not None and command.draw not in figures:
+    return _fail(f"--draw={command.draw}: {runs_lib.experiment_name(experiment)} "
+                 f"draws {', '.join(figures) or 'no figures'}")
+  recorded = runs_lib.recorded_experiment(workdir)
+  if recorded is not None and recorded != runs_lib.experiment_name(experiment):
+    return _fail(f"{workdir} holds a run of {recorded}; use that experiment")
+  try:
+    step, state = runs_lib.restore(experiment, config, workdir, step=command.checkpoint)
+    if command.export and isinstance(state, dict):
+      return _fail(f"{workdir} holds one run per {', '.join(state)}: export one "
+                   f"of them, e.g. --workdir={os.path.join(workdir, next(iter(state)))}")
+    generator = (runs_lib.generator(experiment, config, state, step=step)
+                 if command.export else None)
+  except (runs_lib.RunError, checkpoint_lib.CheckpointError) as e:
+    return _fail(_one_line(e))
+  out = command.out or os.path.join(workdir, f"step_{step}")
+  os.makedirs(out, exist_ok=True)
+  seed = config.train.seed if command.sample_seed is None else command.sample_seed
+  suffix = "" if command.sample_seed is None else f"_seed{seed}"
+  if command.sample:
+    samples = runs_lib.sample(experiment, config, state, command.sample,
+                              key=keys.make_key(seed, "sample"))
+    paths = _write_samples(samples, out, f"samples_{command.sample}{suffix}",
+                           f"{config.get('name', '')}, step {step}")
+    print(f"{command.sample} samples of checkpoint {step}: {', '.join(paths)}")
+  if command.draw:
+    path = figures[command.draw](config, state, out,
+                                 key=keys.make_key(seed, command.draw))
+    print(f"{command.draw} of checkpoint {step}: {path}")
+  if generator is not None:
+    path = os.path.join(out, "generator.npz")
+    generator.save(path)
+    print(f"generator of checkpoint {step}: {path} "
+          "(gans_jax.nn.Generator.load reads it)")
+  if command.evaluate:
+    experiment.evaluate(config, state, out, step=step)
+  return 0
+
+
+# ------------------------------------------------------------------ main --
 
 def main(train_and_evaluate: TrainFn, *, default_config: str,
-         validate: ValidateFn, argv: Sequence[str] | None = None) -> int:
-  """Runs an experiment from the command line; returns the exit code."""
+         validate: ValidateFn, argv: Sequence[str] | None = None,
+         experiment=None) -> int:
+  """Runs an experiment from the command line; returns the exit code.
+
+  ``experiment`` is the experiment's module (default: the module that
+  defines ``train_and_evaluate``), whose contract names the rest
+  (``create_state``, ``evaluate``, ``make_sampler``, ``generator_spec``).
+  """
   argv = sys.argv if argv is None else argv
+  if experiment is None:
+    experiment = sys.modules[train_and_evaluate.__module__]
+  if asks_for_help(argv):
+    _print(usage(experiment.__file__))
+    return 0
   from absl import logging as absl_logging
   # Libraries (TFDS, Orbax) log routine notes through absl; keep errors only.
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
-    config, workdir, dist = parse(argv, default_config=default_config)
+    command = parse(argv, default_config=default_config)
   except config_lib.ConfigError as e:
     return _fail(str(e))
+  if command.show_config:
+    _print(show_config(command))
+    return 0
+  config, workdir = command.config, command.workdir
 
   from gans_jax.train import distributed
   from gans_jax.train import loop
+  from gans_jax.train import rerun
+  from gans_jax.train import runs as runs_lib
 
   enable_compilation_cache()
-  distributed.initialize(**dist)
+  distributed.initialize(**command.dist)
+  if command.uses_run:
+    return use_run(experiment, command)
   try:
     validate(config)
+    config_lib.to_json(config)  # a config that config.json cannot hold exactly
   except config_lib.ConfigError as e:
     return _fail(f"config field {e}")
+  try:
+    notes = rerun.check(experiment, config, workdir,
+                        allow_change=command.allow_config_change,
+                        start_again=command.start_over)
+  except rerun.ConfigChangeError as e:
+    return _fail(str(e))
+  for note in notes:
+    print(note, file=sys.stderr)
+  steps = runs_lib.checkpoint_steps(workdir)
+  runs_lib.record_command(workdir, experiment, list(argv),
+                          step=steps[-1] if steps else 0)
 
   from gans_jax.data import DataError
   try:

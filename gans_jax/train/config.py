@@ -7,7 +7,7 @@ exit code 2.
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Sequence
 
 import ml_collections
 
@@ -108,3 +108,185 @@ def train_defaults(**overrides) -> ml_collections.ConfigDict:
   ))
   train.update(overrides)
   return train
+
+
+# ------------------------------------------------------------ saved configs --
+
+_LITERALS = (bool, int, float, str, type(None))
+
+
+def _check_literal(value: Any, field: str) -> None:
+  if isinstance(value, tuple):
+    for i, item in enumerate(value):
+      _check_literal(item, f"{field}[{i}]")
+  elif isinstance(value, list):
+    raise ConfigError(field, f"is a list ({value!r}); configs hold sequences as "
+                      "tuples, so that a saved config reads back the same")
+  elif not isinstance(value, _LITERALS):
+    raise ConfigError(field, f"holds a {type(value).__name__} ({value!r}); "
+                      "configs hold numbers, strings, booleans, None and tuples")
+
+
+def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
+  """``{dotted field: value}`` for every leaf of ``config``."""
+  out = {}
+  for key, value in config.items():
+    field = f"{prefix}{key}"
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(flatten(value, f"{field}."))
+    else:
+      out[field] = value
+  return out
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  """The config as the JSON that ``config.json`` holds, read back exactly by
+  :func:`from_json`: JSON keeps ints and floats apart, and arrays read back
+  as tuples, so configs may hold literals and tuples but no lists.
+
+  Raises:
+    ConfigError: a field holds a list or a value JSON cannot represent.
+  """
+  for field, value in flatten(config).items():
+    _check_literal(value, field)
+  return config.to_json_best_effort(indent=2, sort_keys=True)
+
+
+def _tuples(value: Any) -> Any:
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  return value
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """The config that :func:`to_json` wrote, with its tuples, ints and floats."""
+  import json
+  return ml_collections.ConfigDict(_tuples(json.loads(text)))
+
+
+MISSING = type("Missing", (), {"__repr__": lambda self: "(absent)"})()
+
+
+def _same(a: Any, b: Any) -> bool:
+  if isinstance(a, bool) != isinstance(b, bool):
+    return False  # True == 1 in Python
+  if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+    return True  # both NaN
+  return a == b
+
+
+def differences(old: ml_collections.ConfigDict, new: ml_collections.ConfigDict
+                ) -> list[tuple[str, Any, Any]]:
+  """``(field, old value, new value)`` for every dotted field that differs
+  (:data:`MISSING` where a config lacks the field), sorted by field."""
+  a, b = flatten(old), flatten(new)
+  return [(f, a.get(f, MISSING), b.get(f, MISSING)) for f in sorted(set(a) | set(b))
+          if f not in a or f not in b or not _same(a[f], b[f])]
+
+
+# ------------------------------------------------------------- comments --
+
+def field_comments(paths: Sequence[str]) -> dict[tuple[str | None, str], str]:
+  """The comment written beside each ``name=value`` of config files.
+
+  Reads every keyword argument of the files' calls (``dict(name=value,  #
+  comment``): the comment on its line, continued by comment-only lines below
+  it at the same column, or else the comment-only lines just above it at
+  the field's column. Keys are ``(section, name)``, the
+  section being the name the call is assigned to (``c.model = ...``,
+  ``train = ...``, ``c.train.update(...)``; ``None`` at the top level), and
+  ``("*", name)`` for a keyword in any section; the first comment found wins.
+  """
+  import ast
+  import io
+  import tokenize
+
+  found: dict[tuple[str | None, str], str] = {}
+  for path in paths:
+    try:
+      with open(path, encoding="utf-8") as f:
+        source = f.read()
+      tree = ast.parse(source)
+      tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (OSError, SyntaxError, tokenize.TokenError):
+      continue
+    code_lines = {t.start[0] for t in tokens if t.type not in (
+        tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+        tokenize.DEDENT, tokenize.ENDMARKER)}
+    comments = {t.start[0]: (t.start[1], t.string.lstrip("#").strip())
+                for t in tokens if t.type == tokenize.COMMENT}
+    first_column = {}
+    for t in tokens:
+      if t.start[0] in code_lines and t.type not in (tokenize.INDENT, tokenize.DEDENT):
+        first_column.setdefault(t.start[0], t.start[1])
+
+    def comment_at(line: int, first_line: int, column: int) -> str | None:
+      if line in comments and line in code_lines:  # name=value,  # comment
+        column, text = comments[line]
+        parts, below = [text], line + 1
+        while (below in comments and below not in code_lines
+               and comments[below][0] == column):
+          parts.append(comments[below][1])
+          below += 1
+        return " ".join(parts)
+      if first_column.get(first_line) != column:
+        return None  # not the first thing on its line
+      parts, above = [], first_line - 1  # comment lines just above the field
+      while (above in comments and above not in code_lines
+             and comments[above][0] == column):
+        parts.insert(0, comments[above][1])
+        above -= 1
+      return " ".join(parts) or None
+
+    def section_of(statement) -> str | None:
+      target = None
+      if isinstance(statement, ast.Assign) and statement.targets:
+        target = statement.targets[0]
+      elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        func = statement.value.func  # c.train.update(...)
+        target = func.value if isinstance(func, ast.Attribute) else None
+      if isinstance(target, ast.Attribute):
+        return target.attr
+      if isinstance(target, ast.Name):
+        return target.id
+      return None
+
+    for statement in ast.walk(tree):
+      if not isinstance(statement, (ast.Assign, ast.Expr)):
+        continue
+      section = section_of(statement)
+      target = statement.targets[0] if isinstance(statement, ast.Assign) else None
+      if isinstance(target, ast.Attribute):  # c.model.width = 64  # comment
+        parent = target.value
+        text = comment_at(statement.end_lineno, statement.lineno,
+                          statement.col_offset)
+        if text:
+          found.setdefault(
+              (parent.attr if isinstance(parent, ast.Attribute) else None,
+               target.attr), text)
+      for node in ast.walk(statement):
+        if isinstance(node, ast.keyword) and node.arg is not None:
+          text = comment_at(node.value.end_lineno, node.lineno, node.col_offset)
+          if text:
+            for key in ((section, node.arg), ("*", node.arg)):
+              found.setdefault(key, text)
+  return found
+
+
+def format_config(config: ml_collections.ConfigDict,
+                  comments: dict[tuple[str | None, str], str] | None = None) -> str:
+  """One ``field = value  # comment`` line per field, in dotted form."""
+  comments = comments or {}
+  lines = []
+  for field, value in flatten(config).items():
+    parts = field.split(".")
+    parent = parts[-2] if len(parts) > 1 else None
+    text = comments.get((parent, parts[-1]))
+    if text is None and parent is not None:
+      text = comments.get(("*", parts[-1]))
+    lines.append((f"{field} = {value!r}", text))
+  width = min(max((len(left) for left, _ in lines), default=0), 48)
+  return "\n".join(f"{left:<{width}}  # {text}" if text else left
+                   for left, text in lines)

@@ -18,7 +18,7 @@ code that can only be handed a ``GradientTransformation``
 the update ``u`` to ``clip(p + u) - p``, but optax applies an update by a
 further floating-point addition, ``p + (clip(p + u) - p)``, whose two
 roundings can land outside the box by a few float32 ulps of ``|p| + c``
-(observed: 6e-9 beyond c = 0.01 after a step from |p| = 1). So it is exact
+(observed: 6e-9 beyond c = 0.01 after a step from ``|p| = 1``). So it is exact
 only up to rounding; follow it with :func:`clip_weights` where exactness
 matters (the projection then moves no weight by more than that rounding,
 and applying it again changes nothing).
