@@ -50,6 +50,8 @@ import sys
 
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from gans_jax.train import cli
+  cli.exit_on_help(__file__)  # answers --help before JAX loads
 
 import jax
 import jax.numpy as jnp
@@ -136,6 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("eval.num_samples", "eval.swd_images", "eval.ms_ssim_pairs",
                 "eval.growth_samples", "eval.saved_samples"):
     config_lib.check_positive_int(config, field)
+  common.validate_inception(config)
 
 
 def _check_per_resolution(config, field: str, types) -> None:
@@ -166,16 +169,36 @@ def adam(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
       learning_rate=o.learning_rate, b1=o.b1, b2=o.b2, eps=o.eps)
 
 
+def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
+  """The ProGAN generator, as ``create_state`` builds it, called at the level
+  and alpha of the images ``state`` has shown (without a state: the final
+  level, alpha 1, where a full run ends)."""
+  m, d = config.model, config.data
+  if state is None:
+    level, alpha = progan_config.num_levels(config) - 1, 1.0
+  else:
+    level, alpha = jax.device_get(schedule(config)(
+        state.extra["images_shown"]))
+  return dict(
+      player="generator", module="gans_jax.nn.ProGANGenerator", mode="eval",
+      kwargs=dict(latent_dim=m.latent_dim, resolution=d.image_size,
+                  channels=d.channels, fmap_base=m.fmap_base,
+                  fmap_decay=m.fmap_decay, fmap_max=m.fmap_max,
+                  normalize_latents=m.normalize_latents,
+                  dtype=common.dtype_name(config) or "float32"),
+      inputs=dict(latent_dim=m.latent_dim, noise="normal", num_classes=None),
+      call=dict(level=int(level), alpha=float(alpha)))
+
+
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
   rngs = gj.train.init_rngs(config.train.seed)
   dtype = common.compute_dtype(config) or jnp.float32
-  shape = dict(resolution=d.image_size, channels=d.channels,
-               fmap_base=m.fmap_base, fmap_decay=m.fmap_decay,
-               fmap_max=m.fmap_max, dtype=dtype, rngs=rngs)
-  generator = gnn.ProGANGenerator(
-      m.latent_dim, normalize_latents=m.normalize_latents, **shape)
-  critic = gnn.ProGANCritic(mbstd_group_size=m.mbstd_group_size, **shape)
+  generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
+  critic = gnn.ProGANCritic(
+      resolution=d.image_size, channels=d.channels, fmap_base=m.fmap_base,
+      fmap_decay=m.fmap_decay, fmap_max=m.fmap_max,
+      mbstd_group_size=m.mbstd_group_size, dtype=dtype, rngs=rngs)
   return gj.train.GANState.create(
       generator=generator, discriminator=critic, g_optimizer=adam(config),
       d_optimizer=adam(config), ema_decay=config.optim.ema_decay or None,
@@ -453,8 +476,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, hooks=(),
   phases = make_phases(config)
   hooks = [*common.sample_grid_hook(config, make_sampler(config, 64), workdir),
            GrowthSnapshots(config, workdir), *hooks]
-  return gj.train.fit_phases(phases, create_state(config), config, workdir,
-                             hooks=hooks, progress=progress)
+  state = gj.train.fit_phases(phases, create_state(config), config, workdir,
+                              hooks=hooks, progress=progress)
+  if jax.process_index() == 0:
+    plot_growth(workdir, os.path.join(workdir, "growth.png"))
+  return state
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -475,8 +501,11 @@ def real_images(config: ml_collections.ConfigDict, source: gdata.ImageSource,
 
 def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
-  """Samples, the growth figure, SWD and MS-SSIM (Table 1) against real
-  images, and on the digits the classifier metrics."""
+  """Samples, SWD and MS-SSIM (Table 1) against real images, on the digits
+  the classifier metrics, and the Inception-network metrics that
+  ``eval.inception_metrics`` names. (The growth figure is drawn by
+  :func:`train` from the snapshots the run took; ``workdir`` is only
+  written to.)"""
   e, seed = config.eval, config.train.seed
   step = config.train.num_steps if step is None else step
   samples = common.final_samples(config, make_sampler(config, 500), state)
@@ -484,8 +513,8 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   if jax.process_index() == 0:
     image_eval.save_image_grid(os.path.join(workdir, "samples.png"),
                                samples[:100], nrow=10)
-    plot_growth(workdir, os.path.join(workdir, "growth.png"))
   results.update(common.digits_evaluation(config, samples))
+  results.update(common.inception_evaluation(config, samples))
   size = config.data.image_size
   # SWD compares generated images with N training images; the same distance
   # between two disjoint sets of N training images is its floor.

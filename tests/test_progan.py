@@ -15,6 +15,7 @@ import gans_jax as gj
 from experiments import progan
 from experiments.configs import progan as progan_config
 from gans_jax import nn as gnn
+from gans_jax.train import runs
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +153,11 @@ def test_a_fading_step_scores_faded_reals_with_a_fading_critic():
   def drift(images, critic_alpha):
     return float(jnp.mean(critic(images, level=1, alpha=critic_alpha) ** 2))
 
+  generator = state.generator.module()
+  # The generator step draws its latents with the last of the step's 4 keys.
+  z = jax.random.normal(jax.random.split(jax.random.key(4), 4)[3],
+                        (8, config.model.latent_dim))
+
   for shown, alpha in ((8, 0.25), (14, 0.625)):
     new_state, metrics = step(
         state.replace(extra={"images_shown": jnp.asarray(shown, jnp.int32)}),
@@ -164,6 +170,27 @@ def test_a_fading_step_scores_faded_reals_with_a_fading_critic():
     # Unfaded reals, or a critic that does not fade, give other numbers.
     assert not np.isclose(metrics["drift"], drift(real, alpha), rtol=1e-3)
     assert not np.isclose(metrics["drift"], drift(faded, 1.0), rtol=1e-3)
+    # Without a penalty the critic's loss is -W + eps_drift E[D(x)^2].
+    np.testing.assert_allclose(
+        metrics["d_loss"], -metrics["w_estimate"] + 1.0 * metrics["drift"],
+        rtol=1e-5, atol=1e-6)
+
+    # The generator's loss: the updated critic on the fading generator's
+    # images, both at the step's alpha.
+    new_critic = new_state.discriminator.module()
+    g_loss = lambda g_alpha, d_alpha: float(-jnp.mean(new_critic(
+        generator(z, level=1, alpha=g_alpha), level=1, alpha=d_alpha)))
+    np.testing.assert_allclose(metrics["g_loss"], g_loss(alpha, alpha),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.isclose(metrics["g_loss"], g_loss(1.0, alpha), rtol=1e-3)
+    assert not np.isclose(metrics["g_loss"], g_loss(alpha, 1.0), rtol=1e-3)
+
+    # The generator's EMA moves 1 - 0.999 of the way to the new parameters.
+    chex.assert_trees_all_close(
+        new_state.ema_params,
+        jax.tree.map(lambda old, new: 0.999 * old + 0.001 * new,
+                     state.generator.params, new_state.generator.params),
+        rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -246,6 +273,41 @@ def test_the_sampler_draws_at_the_level_of_the_images_shown():
   # At 4x4 every 4x4 block of the 16x16 image is one pixel.
   blocks = at(0).reshape(6, 4, 4, 4, 4, 1)
   assert np.all(blocks == blocks[:, :, :1, :, :1])
+
+
+def test_the_generator_spec_calls_the_level_and_alpha_of_the_images_shown():
+  config = _tiny(image_size=16, stabilize_images=4, fade_images=16)
+  state = progan.create_state(config)
+  at = lambda n: state.replace(
+      extra={"images_shown": jnp.asarray(n, jnp.int32)})
+  # 4x4 while n <= 4; 8x8 fades in while 4 < n < 20, 16x16 while 24 < n < 40.
+  for shown, call in ((0, (0, 1.0)), (12, (1, 0.5)), (20, (1, 1.0)),
+                      (36, (2, 0.75)), (10**6, (2, 1.0))):
+    spec = progan.generator_spec(config, at(shown))
+    assert (spec["call"]["level"], spec["call"]["alpha"]) == call, shown
+  assert progan.generator_spec(config)["call"] == {"level": 2, "alpha": 1.0}
+  # create_state builds the generator the spec describes.
+  rebuilt = gj.nn.build_module(progan.generator_spec(config),
+                               rngs=gj.train.init_rngs(config.train.seed))
+  z = jax.random.normal(jax.random.key(1), (3, config.model.latent_dim))
+  np.testing.assert_array_equal(
+      rebuilt(z, level=2, alpha=0.5),
+      state.generator.module()(z, level=2, alpha=0.5))
+
+
+@pytest.mark.slow
+def test_the_exported_generator_draws_what_the_sampler_draws():
+  config = _tiny(image_size=16, stabilize_images=4, fade_images=16)
+  state = progan.create_state(config)
+  state = state.replace(extra={"images_shown": jnp.asarray(12, jnp.int32)})
+  generator = runs.generator(progan, config, state)
+  key = jax.random.key(2)
+  z = jax.random.normal(key, (5, config.model.latent_dim))
+  images = generator(z)
+  assert images.shape == (5, 8, 8, 1)  # 8x8, fading in at alpha 0.5
+  np.testing.assert_allclose(
+      progan.make_sampler(config, 5)(state, key),
+      jnp.clip(progan.upscale(images, 16), -1, 1), atol=1e-5)
 
 
 # ------------------------------------------------------ training, resuming --

@@ -258,6 +258,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       ms_ssim_pairs=10000,       # pairs of generated images for MS-SSIM
       growth_samples=64,         # samples per level in the growth figure
       saved_samples=1000,        # generated images kept in samples.npz
+      **common.inception_defaults(),
   ))
   total_images = 12_000_000      # the official total_kimg
 
@@ -275,12 +276,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.schedule.update(stabilize_images=400_000, fade_images=400_000,
                       batch_sizes=(0,) * 9)
     c.train.batch_size = 16
-    c.eval.num_samples = 16384
+    c.eval.update(num_samples=16384, inception_metrics=("fid",))
     total_images = 20_000_000
   if preset == "celeb_a":
     c.data.update(dataset="celeb_a", image_size=128, channels=3, crop=128,
                   mirror_augment=True)
-    c.eval.num_samples = 16384
+    c.eval.update(num_samples=16384, inception_metrics=("fid",))
   if preset == "folder":
     # The official code's CelebA-HQ run; give the folder and its image size.
     c.data.update(dataset="folder:images", image_size=1024, channels=3,
