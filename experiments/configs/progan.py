@@ -2,8 +2,8 @@
 
 Presets (``--config=experiments/configs/progan.py:PRESET``):
   digits    the built-in digits grown 4 -> 8 -> 16 -> 32, no download
-            (default): narrow networks and a short schedule so that it ends
-            in under 15 minutes on a 2-core CPU
+            (default): narrow networks and a short schedule (24 minutes of
+            CPU time, 240k images)
   cifar10   CIFAR-10 32x32 from TFDS with the paper's CIFAR-10 network
   celeb_a   CelebA from TFDS, the central 128x128 crop, grown to 128x128
   folder    a folder of images (--config.data.dataset=folder:PATH) at any
