@@ -171,6 +171,19 @@ def test_gan_state_keeps_its_two_player_names():
       jax.tree.map(lambda p: p + 0.5, state.generator.params), rtol=1e-6)
 
 
+def test_gradients_of_the_wrong_player_are_refused_by_name():
+  state = gj.train.GANState.create(
+      generator=nnx.Linear(2, 3, rngs=nnx.Rngs(0)),
+      discriminator=nnx.Linear(3, 1, rngs=nnx.Rngs(1)),
+      g_optimizer=optax.sgd(1.0), d_optimizer=optax.sgd(1.0))
+  critic_grads = _ones_like(state.discriminator)
+  with pytest.raises(AssertionError, match="player 'generator'"):
+    state.apply_gradients({"generator": critic_grads})
+  with pytest.raises(AssertionError, match="player 'generator'"):
+    jax.jit(lambda s, g: s.apply_gradients({"generator": g}))(state, critic_grads)
+  state.apply_gradients({"discriminator": critic_grads})  # the right player
+
+
 def test_init_keys_never_equal_step_keys():
   # nnx.Rngs(seed) draws key n as fold_in(key(seed), n); a loop that keyed
   # step n by fold_in(key(seed), n) would reuse parameter n's key.

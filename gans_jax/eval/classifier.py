@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gans_jax.eval import network_cache
 from gans_jax.eval.metrics import frechet_distance
 
 INPUT_SIZE = 16
@@ -106,28 +107,6 @@ def preprocess(images) -> jax.Array:
   return images
 
 
-def _flatten_dict(tree, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      flat.update(_flatten_dict(value, name + "/"))
-    else:
-      flat[name] = value
-  return flat
-
-
-def _unflatten_like(tree, flat: dict[str, np.ndarray], prefix: str = ""):
-  out = {}
-  for key, value in tree.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      out[key] = _unflatten_like(value, flat, name + "/")
-    else:
-      out[key] = jnp.asarray(flat[name])
-  return out
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _forward(graphdef: nnx.GraphDef, state: nnx.State,
              images: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -192,46 +171,18 @@ class DigitClassifier:
 
   def save(self, path: str | os.PathLike) -> None:
     """Writes the weights and metadata to a ``.npz`` file (atomically)."""
-    arrays = {f"params/{k}": np.asarray(v)
-              for k, v in _flatten_dict(nnx.to_pure_dict(self._state)).items()}
-    arrays["meta/format_version"] = np.asarray(_FORMAT_VERSION)
-    arrays["meta/input_size"] = np.asarray(INPUT_SIZE)
-    arrays["meta/test_accuracy"] = np.asarray(
-        np.nan if self.test_accuracy is None else self.test_accuracy)
-    path = os.fspath(path)
-    directory = os.path.dirname(path)
-    if directory:
-      os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
+    network_cache.save_network(path, self.model, {
+        "format_version": _FORMAT_VERSION, "input_size": INPUT_SIZE,
+        "test_accuracy": np.nan if self.test_accuracy is None else self.test_accuracy})
 
   @classmethod
   def load(cls, path: str | os.PathLike) -> "DigitClassifier":
     """Reads weights written by :meth:`save`; raises if they do not fit."""
-    with np.load(path) as f:
-      stored = dict(f.items())
-    version = int(stored.get("meta/format_version", -1))
-    size = int(stored.get("meta/input_size", -1))
-    if version != _FORMAT_VERSION or size != INPUT_SIZE:
-      raise ValueError(
-          f"{path} holds digit-classifier weights of format {version} for "
-          f"{size}x{size} inputs; this version expects format {_FORMAT_VERSION} "
-          f"at {INPUT_SIZE}x{INPUT_SIZE}. Delete it to retrain.")
     model = _abstract_net()
-    state = nnx.state(model)
-    template = nnx.to_pure_dict(state)
-    expected = {f"params/{k}": v.shape for k, v in _flatten_dict(template).items()}
-    found = {k: v.shape for k, v in stored.items() if k.startswith("params/")}
-    if expected != found:
-      raise ValueError(
-          f"{path} does not match the DigitNet architecture: expected "
-          f"{expected}, found {found}.")
-    params = {k[len("params/"):]: v for k, v in stored.items() if k.startswith("params/")}
-    nnx.replace_by_pure_dict(state, _unflatten_like(template, params))
-    nnx.update(model, state)
-    accuracy = float(stored["meta/test_accuracy"])
+    metadata = network_cache.load_network(
+        path, model, what="digit-classifier",
+        expected={"format_version": _FORMAT_VERSION, "input_size": INPUT_SIZE})
+    accuracy = float(metadata["test_accuracy"])
     return cls(model, test_accuracy=None if math.isnan(accuracy) else accuracy)
 
 
@@ -264,25 +215,9 @@ def train_digit_classifier(*, seed: int = 0, num_steps: int = 600,
   init_key, order_key = jax.random.split(key)
   graphdef, _ = nnx.split(_abstract_net())
   params = _init_params(init_key)
-  optimizer = optax.adam(learning_rate)
-  opt_state = optimizer.init(params)
-
-  @jax.jit
-  def train_step(params, opt_state, x_train, y_train, step):
-    index = jax.random.randint(jax.random.fold_in(order_key, step), (batch_size,),
-                               0, x_train.shape[0])
-
-    def loss_fn(params):
-      logits = nnx.merge(graphdef, params)(x_train[index])
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, y_train[index]).mean()
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  for step in range(num_steps):
-    params, opt_state, _ = train_step(params, opt_state, x_train, y_train, step)
+  params = network_cache.train_classifier(
+      graphdef, params, optax.adam(learning_rate), x_train, y_train,
+      order_key=order_key, batch_size=batch_size, num_steps=num_steps)
   classifier = DigitClassifier(nnx.merge(graphdef, params))
   classifier.test_accuracy = classifier.accuracy(test_images, test_labels)
   return classifier

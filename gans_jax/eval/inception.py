@@ -57,6 +57,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gans_jax.eval import network_cache
+
 Array = jax.Array
 
 INPUT_SIZE = 299
@@ -402,17 +404,6 @@ def preprocess(images, *, image_size: int = INPUT_SIZE) -> Array:
 # ------------------------------------------------------------- weights ----
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, Mapping):
-      flat.update(_flatten(value, name + "/"))
-    else:
-      flat[name] = value
-  return flat
-
-
 def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
   tree: dict[str, Any] = {}
   for name, value in flat.items():
@@ -437,7 +428,7 @@ def parameter_shapes() -> dict[str, tuple[int, ...]]:
 @functools.cache
 def _parameter_shapes() -> tuple[tuple[str, tuple[int, ...]], ...]:
   state = nnx.to_pure_dict(nnx.state(abstract_inception()))
-  return tuple((name, tuple(value.shape)) for name, value in _flatten(state).items())
+  return tuple((name, tuple(value.shape)) for name, value in network_cache.flatten_dict(state).items())
 
 
 # PyTorch parameter suffix -> (this module's leaf, how to reorder the axes).
@@ -756,7 +747,7 @@ class InceptionFeatures:
 def _state_identity(state: nnx.State) -> str:
   """A digest of the weights: cached statistics record which network made them."""
   digest = hashlib.sha256()
-  for name, value in sorted(_flatten(nnx.to_pure_dict(state)).items()):
+  for name, value in sorted(network_cache.flatten_dict(nnx.to_pure_dict(state)).items()):
     digest.update(name.encode())
     digest.update(np.ascontiguousarray(np.asarray(value, np.float32)).tobytes())
   return digest.hexdigest()[:16]

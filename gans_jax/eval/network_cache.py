@@ -9,33 +9,78 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Mapping
 
 from flax import nnx
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+def flatten_dict(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  """``{'a': {'b': x}}`` as ``{'a/b': x}``: a nested dict's leaves by path."""
   flat = {}
   for key, value in tree.items():
     name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      flat.update(_flatten(value, name + "/"))
+    if isinstance(value, Mapping):
+      flat.update(flatten_dict(value, name + "/"))
     else:
       flat[name] = value
   return flat
 
 
-def _unflatten_like(tree: dict, flat: dict[str, np.ndarray], prefix: str = "") -> dict:
+def unflatten_like(tree: Mapping[str, Any], flat: Mapping[str, Any],
+                   prefix: str = "") -> dict:
+  """The nested dict of ``tree``'s structure with the leaves of ``flat`` (by path)."""
   out = {}
   for key, value in tree.items():
     name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      out[key] = _unflatten_like(value, flat, name + "/")
+    if isinstance(value, Mapping):
+      out[key] = unflatten_like(value, flat, name + "/")
     else:
       out[key] = jnp.asarray(flat[name])
   return out
+
+
+def train_classifier(graphdef: nnx.GraphDef, params: nnx.State,
+                     optimizer: optax.GradientTransformation,
+                     inputs: jax.Array, labels: jax.Array, *, order_key: jax.Array,
+                     batch_size: int, num_steps: int) -> nnx.State:
+  """Trains a classifier by minibatch cross-entropy; returns its parameters.
+
+  Step ``s`` draws ``batch_size`` examples uniformly with replacement, with the
+  key ``fold_in(order_key, s)``, so the run is a pure function of its arguments.
+
+  Args:
+    graphdef: the network's graph (``nnx.split``); it maps ``inputs[i]`` to logits.
+    params: its initial state.
+    optimizer: the optax transformation.
+    inputs: ``[N, ...]`` training inputs.
+    labels: ``[N, ...]`` integer classes (per example, or per pixel for a
+      segmenter), matching the logits without their last axis.
+    order_key: the key the minibatches are drawn with.
+    batch_size: examples per step.
+    num_steps: steps.
+  """
+
+  @jax.jit
+  def step(params, opt_state, inputs, labels, s):
+    index = jax.random.randint(jax.random.fold_in(order_key, s), (batch_size,),
+                               0, inputs.shape[0])
+
+    def loss(params):
+      logits = nnx.merge(graphdef, params)(inputs[index])
+      return optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]).mean()
+
+    grads = jax.grad(loss)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  opt_state = optimizer.init(params)
+  for s in range(num_steps):
+    params, opt_state = step(params, opt_state, inputs, labels, s)
+  return params
 
 
 def he_normal_state(model: nnx.Module, seed: int) -> nnx.State:
@@ -61,7 +106,7 @@ def he_normal_state(model: nnx.Module, seed: int) -> nnx.State:
   template = nnx.to_pure_dict(state)
   rng = np.random.default_rng(seed)
   values = {}
-  for name, leaf in sorted(_flatten(template).items()):
+  for name, leaf in sorted(flatten_dict(template).items()):
     shape = tuple(leaf.shape)
     if name.endswith("kernel"):
       std = math.sqrt(2.0 / math.prod(shape[:-1]))
@@ -70,7 +115,7 @@ def he_normal_state(model: nnx.Module, seed: int) -> nnx.State:
       values[name] = np.zeros(shape, np.float32)
     else:
       raise ValueError(f"cannot initialise parameter {name!r}: neither a kernel nor a bias")
-  nnx.replace_by_pure_dict(state, _unflatten_like(template, values))
+  nnx.replace_by_pure_dict(state, unflatten_like(template, values))
   return state
 
 
@@ -84,7 +129,7 @@ def save_network(path: str | os.PathLike, model: nnx.Module,
     metadata: names to numbers, strings or arrays, stored as ``meta/<name>``.
   """
   arrays = {f"params/{k}": np.asarray(v)
-            for k, v in _flatten(nnx.to_pure_dict(nnx.state(model))).items()}
+            for k, v in flatten_dict(nnx.to_pure_dict(nnx.state(model))).items()}
   arrays.update({f"meta/{k}": np.asarray(v) for k, v in metadata.items()})
   path = os.fspath(path)
   directory = os.path.dirname(path)
@@ -131,13 +176,13 @@ def load_network(path: str | os.PathLike, model: nnx.Module, *,
           f" this version expects {name}={np.asarray(want).tolist()!r}. Delete it to retrain.")
   state = nnx.state(model)
   template = nnx.to_pure_dict(state)
-  want_shapes = {k: tuple(v.shape) for k, v in _flatten(template).items()}
+  want_shapes = {k: tuple(v.shape) for k, v in flatten_dict(template).items()}
   params = {k[len("params/"):]: v for k, v in stored.items() if k.startswith("params/")}
   have_shapes = {k: v.shape for k, v in params.items()}
   if want_shapes != have_shapes:
     raise ValueError(
         f"{path} does not match the {what} architecture: expected {want_shapes}, "
         f"found {have_shapes}. Delete it to retrain.")
-  nnx.replace_by_pure_dict(state, _unflatten_like(template, params))
+  nnx.replace_by_pure_dict(state, unflatten_like(template, params))
   nnx.update(model, state)
   return metadata

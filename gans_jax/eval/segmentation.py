@@ -328,24 +328,9 @@ def train_facade_segmenter(*, image_size: int = 64, data_seed: int = 0, seed: in
   params = network_cache.he_normal_state(abstract, seed)
   order_key = jax.random.key(seed)
   optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))
-  opt_state = optimizer.init(params)
-
-  @jax.jit
-  def train_step(params, opt_state, x_train, y_train, step):
-    index = jax.random.randint(jax.random.fold_in(order_key, step), (batch_size,),
-                               0, x_train.shape[0])
-
-    def loss_fn(params):
-      logits = nnx.merge(graphdef, params)(x_train[index])
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, y_train[index]).mean()
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  for step in range(num_steps):
-    params, opt_state, _ = train_step(params, opt_state, x_train, y_train, step)
+  params = network_cache.train_classifier(
+      graphdef, params, optimizer, x_train, y_train,
+      order_key=order_key, batch_size=batch_size, num_steps=num_steps)
   segmenter = FacadeSegmenter(nnx.merge(graphdef, params), image_size=image_size,
                               data_seed=data_seed)
   scores = fcn_scores(test["b"], test["label_map"], segmenter)

@@ -319,6 +319,22 @@ def fit(step_fn: StepFn, state: Any, data: BatchSource,
                     progress=progress)
 
 
+def _progress_bar(total: int, initial: int):
+  """A tqdm bar, or None in a Jupyter kernel without ipywidgets.
+
+  There tqdm would fall back to text, and a notebook stored with its outputs
+  would keep every redraw of the bar as a line of its own.
+  """
+  if "ipykernel" in sys.modules:
+    try:
+      import ipywidgets  # noqa: F401
+    except ImportError:
+      return None
+  from tqdm.auto import tqdm
+  return tqdm(total=total, initial=initial, unit="step",
+              dynamic_ncols=True, mininterval=1.0)
+
+
 def fit_phases(phases: Sequence[Phase], state: Any,
                config: ml_collections.ConfigDict, workdir: str, *,
                hooks: Sequence[Hook] = (), mesh: jax.sharding.Mesh | None = None,
@@ -415,9 +431,7 @@ def fit_phases(phases: Sequence[Phase], state: Any,
 
   bar = None
   if progress and jax.process_index() == 0 and step < total:
-    from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=step, unit="step",
-               dynamic_ncols=True, mininterval=1.0)
+    bar = _progress_bar(total, step)
 
   last_saved = step
   pending = None

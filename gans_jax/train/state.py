@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -273,6 +274,8 @@ class TrainState(struct.PyTreeNode, kw_only=True):
     Raises:
       KeyError: a name is not a player with an optimizer, or a shared
         optimizer's players are given only in part.
+      AssertionError: a player's gradients do not match its parameters'
+        structure and shapes.
     """
     grads = dict(grads)
     opt_states, counts = dict(self.opt_states), dict(self.updates)
@@ -285,6 +288,12 @@ class TrainState(struct.PyTreeNode, kw_only=True):
         raise KeyError(f"players {g.players} share optimizer {g.name!r}: give "
                        f"gradients for all of them, not only {given}")
       params = {p: self.player(p).params for p in g.players}
+      for p in g.players:
+        # Gradients of the wrong player otherwise fail deep inside optax.
+        chex.assert_trees_all_equal_shapes(
+            grads[p], params[p],
+            custom_message=f"the gradients given for player {p!r} do not have "
+                           "the structure and shapes of its parameters")
       updates, opt_states[g.name] = g.tx.update(
           {p: grads.pop(p) for p in g.players}, opt_states[g.name], params)
       params = optax.apply_updates(params, updates)
