@@ -446,11 +446,11 @@ def plot_growth(workdir: str, out_png: str) -> bool:
     return False
   snapshots = sorted((dict(np.load(f)) for f in files),
                      key=lambda s: int(s["resolution"]))
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(snapshots), squeeze=False,
-                           figsize=(2.4 * len(snapshots), 2.8))
+  # A Figure without pyplot: no backend is switched for the caller (a
+  # notebook keeps showing its own figures).
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(2.4 * len(snapshots), 2.8))
+  axes = fig.subplots(1, len(snapshots), squeeze=False)
   for ax, snapshot in zip(axes[0], snapshots):
     grid = snapshot["images"]
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid,
@@ -464,7 +464,6 @@ def plot_growth(workdir: str, out_png: str) -> bool:
                  fontsize=9)
   fig.tight_layout()
   fig.savefig(out_png, dpi=100)
-  plt.close(fig)
   return True
 
 
