@@ -3,7 +3,7 @@ Improved Quality, Stability, and Variation" (arXiv 1710.10196).
 
 The generator and the critic grow together from 4x4 to the data's size
 (``gans_jax.nn.ProGANGenerator`` / ``ProGANCritic``; every level's layers
-exist from the start). Training, as the official code's train.py runs it:
+exist from the start). Training, as the official code's train.py runs it::
 
     n = 0                                 # real images shown
     for each minibatch of the level's size B:
