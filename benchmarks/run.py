@@ -281,7 +281,7 @@ def compile_like_fit(step_fn, *, steps_per_call: int, batch_axis: int,
 
   Returns:
     ``(compiled, state_sharding, batch_sharding)``; call
-    ``compiled(state, batches, np.int32(first_step))``.
+    ``compiled(state, batches, np.int32(first_step), np.int32(num_steps))``.
   """
   from gans_jax.train import distributed
   from gans_jax.train import loop
@@ -321,7 +321,8 @@ class JaxRunner:
 
     start = time.perf_counter()
     self.state, self.metrics = self.compiled(self.state, self.batch,
-                                             np.int32(self.step))
+                                             np.int32(self.step),
+                                             np.int32(self.steps_per_call))
     jax.block_until_ready((self.state, self.metrics))
     self.step += self.steps_per_call
     return time.perf_counter() - start

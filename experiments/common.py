@@ -51,6 +51,17 @@ def validate_image_data(config: ml_collections.ConfigDict,
       f"applies to 'folder:PATH' datasets only, not {name!r}")
 
 
+def validate_split(config: ml_collections.ConfigDict, field: str) -> None:
+  """A held-out split of ``data.dataset``: one of the built-in digits' own,
+  or any TFDS split expression or sub-folder (the data layer says, in one
+  line, when it selects nothing)."""
+  split = config_lib.get(config, field)
+  config_lib.check(isinstance(split, str) and split.strip() != "", field,
+                   f"must name a split, got {split!r}")
+  if config.data.dataset == "digits":
+    config_lib.check_choice(config, field, tuple(gdata.DIGITS_SPLITS))
+
+
 DTYPES = ("float32", "bfloat16")
 
 
@@ -196,8 +207,7 @@ def validate_inception(config: ml_collections.ConfigDict) -> None:
                    "eval.inception_metrics",
                    f"must be a tuple of distinct names among {INCEPTION_METRICS}, "
                    f"got {names!r}")
-  config_lib.check(isinstance(config_lib.get(config, "eval.inception_reference"), str),
-                   "eval.inception_reference", "must be a split name")
+  validate_split(config, "eval.inception_reference")
   config_lib.check_positive_int(config, "eval.inception_num_real", allow_zero=True)
 
 

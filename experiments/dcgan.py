@@ -45,7 +45,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   common.validate_dtype(config)
   config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
+  config_lib.check_choice(config, "model.conditional", (False, True))
+  config_lib.check_choice(config, "optim.name", ("adam",))
   config_lib.check_positive_float(config, "optim.learning_rate")
+  config_lib.check_fraction(config, "optim.b1")
+  config_lib.check_fraction(config, "optim.b2")
   common.validate_inception(config)
   config_lib.validate_train(config)
 

@@ -96,8 +96,7 @@ def _validate_mixture(config: ml_collections.ConfigDict) -> None:
                    "data.weights", f"must be positive and sum to 1, got {d.weights}")
   config_lib.check(all(s > 0 for s in d.stds), "data.stds",
                    f"must be positive, got {d.stds}")
-  config_lib.check(isinstance(config_lib.get(config, "model.init_mean"), (int, float)),
-                   "model.init_mean", "must be a number")
+  config_lib.check_number(config, "model.init_mean")
   config_lib.check_positive_float(config, "model.init_std")
   _check_names(config, "fgan.divergences")
   _check_names(config, "eval.test_divergences")
@@ -112,6 +111,7 @@ def _validate_mixture(config: ml_collections.ConfigDict) -> None:
 
 def _validate_images(config: ml_collections.ConfigDict) -> None:
   common.validate_image_data(config)
+  common.validate_split(config, "eval.validation_split")
   _check_names(config, "fgan.divergence", single=True)
   _check_widths(config, "model.g_hidden")
   for field in ("model.latent_dim", "eval.num_samples", "eval.num_validation",
@@ -148,6 +148,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
   config_lib.check_choice(config, "optim.schedule", ("constant", "cosine"))
   config_lib.check_positive_float(config, "optim.learning_rate")
+  config_lib.check_fraction(config, "optim.b1")
+  config_lib.check_fraction(config, "optim.b2")
   config_lib.validate_train(config)
 
 

@@ -52,8 +52,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
   common.validate_dtype(config)
   config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
   config_lib.check_choice(config, "gan.reuse_fake", (False, True))
+  common.validate_split(config, "eval.validation_split")
+  for field in ("model.g_hidden", "model.d_hidden"):
+    config_lib.check_positive_ints(config, field)
+  config_lib.check_choice(config, "model.conditional", (False, True))
   config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
   config_lib.check_positive_float(config, "optim.learning_rate")
+  # Adam's and SGD's fields alike, whichever optim.name picks.
+  for field in ("optim.b1", "optim.b2", "optim.momentum", "optim.final_momentum"):
+    config_lib.check_fraction(config, field)
+  config_lib.check_positive_float(config, "optim.lr_decay")
+  config_lib.check_positive_float(config, "optim.min_learning_rate", allow_zero=True)
+  config_lib.check_positive_int(config, "optim.momentum_steps")
   config_lib.check_fraction(config, "model.d_dropout")
   config_lib.check_fraction(config, "model.d_input_dropout")
   if config.model.conditional:

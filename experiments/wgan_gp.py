@@ -66,16 +66,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
                                          ("mlp", "dcgan", "resnet"))
   if architecture == "mlp":
     config_lib.check_choice(config, "data.dataset", TOY_DATASETS)
-    for field in ("model.width", "model.depth"):
-      config_lib.check_positive_int(config, field)
-    config_lib.check_positive_float(config, "eval.plot_range")
-    config_lib.check_fraction(config, "eval.min_share")
+    # The image fields are unused here, and checked all the same.
+    config_lib.check_choice(config, "data.image_size", (32, 64))
+    config_lib.check_choice(config, "data.channels", (1, 3))
+    config_lib.check_choice(config, "data.skip_unreadable", (False, True))
   else:
     config_lib.check(not is_toy(config), "data.dataset",
                      f"{config.data.dataset!r} is a toy; use model.architecture='mlp'")
     common.validate_image_data(
         config, image_sizes=(32,) if architecture == "resnet" else (32, 64))
-    config_lib.check_positive_int(config, "model.features")
+  for field in ("model.width", "model.depth", "model.features"):
+    config_lib.check_positive_int(config, field)
+  config_lib.check_positive_float(config, "eval.plot_range")
+  config_lib.check_fraction(config, "eval.min_share")
   config_lib.check_choice(config, "model.critic_norm", ("layer", "none"))
   common.validate_dtype(config)
   config_lib.check_choice(config, "model.generator_batch_norm", (True, False))

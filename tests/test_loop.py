@@ -7,11 +7,13 @@ import signal
 import jax
 import jax.numpy as jnp
 import ml_collections
+import chex
 import numpy as np
 import optax
 import pytest
 
 from gans_jax import train as gtrain
+from gans_jax.train import loop as loop_lib
 
 _TX = optax.adam(0.05)
 
@@ -117,6 +119,92 @@ def test_several_steps_per_call_give_the_same_result(tmp_path):
               checkpoint_every=20)
   np.testing.assert_allclose(_params(one)["w"], _params(four)["w"], rtol=1e-6)
   np.testing.assert_allclose(_params(one)["b"], _params(four)["b"], rtol=1e-6)
+
+
+class _NumberedData(_LinearData):
+  """_LinearData whose batches also carry their step's number."""
+
+  def get_batch(self, step):
+    return dict(super().get_batch(step), id=np.full((self.batch_size,), step, np.int32))
+
+
+def _numbered_step(state, batch, key):
+  """_step, also writing down the number of each batch it trains on."""
+  inner, metrics = _step({"params": state["params"], "opt": state["opt"]}, batch, key)
+  seen = state["seen"].at[state["n"]].set(batch["id"][0])
+  return dict(inner, seen=seen, n=state["n"] + 1), metrics
+
+
+def _numbered_init(num_steps):
+  return dict(_init(), seen=jnp.full((num_steps,), -1, jnp.int32),
+              n=jnp.zeros((), jnp.int32))
+
+
+_COMPILE_STEP = loop_lib.compile_step
+
+
+def _losses(workdir):
+  return [(r["step"], r["loss"]) for r in gtrain.read_metrics(str(workdir))]
+
+
+def _force_call_length(monkeypatch, length):
+  """Makes the loop's timer choose calls of ``length`` steps; returns the
+  list that receives ``(first step, steps run)`` of every compiled call."""
+  ran = []
+
+  def recording(*args, **kwargs):
+    compiled, state_sharding, batch_sharding = _COMPILE_STEP(*args, **kwargs)
+
+    def call(state, batches, first, num_steps):
+      ran.append((int(first), int(num_steps)))
+      return compiled(state, batches, first, num_steps)
+
+    return call, state_sharding, batch_sharding
+
+  monkeypatch.setattr(loop_lib, "compile_step", recording)
+  monkeypatch.setattr(loop_lib, "_divisor_within", lambda k, seconds, budget: length)
+  return ran
+
+
+def _numbered_fit(tmp_path, monkeypatch, name, length, num_steps=20):
+  ran = _force_call_length(monkeypatch, length)
+  state = gtrain.fit(_numbered_step, _numbered_init(20), _NumberedData(8),
+                     _config(num_steps=num_steps, steps_per_call=6, log_every=6,
+                             checkpoint_every=6),
+                     str(tmp_path / name), progress=False)
+  return jax.device_get(state), ran
+
+
+def test_the_call_lengths_the_timer_chooses_do_not_change_any_number(
+    tmp_path, monkeypatch):
+  # 20 steps at up to 6 per call: every divisor of 6 the timer may choose.
+  runs = {length: _numbered_fit(tmp_path, monkeypatch, f"L{length}", length)
+          for length in (1, 2, 3, 6)}
+  for length, (state, ran) in runs.items():
+    # Two one-step timing calls, then calls of `length` ending on its
+    # multiples (and at step 20); every step once, in order.
+    assert ran[:2] == [(0, 1), (1, 1)]
+    assert all(n == length or (first + n) % length == 0 or first + n == 20
+               for first, n in ran[2:])
+    assert max(n for _, n in ran[2:]) == length
+    assert [f for f, _ in ran] == list(np.cumsum([0] + [n for _, n in ran])[:-1])
+    assert sum(n for _, n in ran) == 20
+    # No batch left out, repeated or padded in: the state saw 0..19 in order.
+    np.testing.assert_array_equal(state["seen"], np.arange(20))
+    assert int(state["n"]) == 20
+    chex.assert_trees_all_equal(state, runs[1][0])
+    assert _losses(tmp_path / f"L{length}") == _losses(tmp_path / "L1")
+  assert [step for step, _ in _losses(tmp_path / "L1")] == [6, 12, 18, 20]
+
+
+def test_a_run_resumed_with_other_call_lengths_matches_bit_for_bit(tmp_path,
+                                                                  monkeypatch):
+  whole, _ = _numbered_fit(tmp_path, monkeypatch, "whole", 6)
+  _numbered_fit(tmp_path, monkeypatch, "resumed", 2, num_steps=12)
+  resumed, ran = _numbered_fit(tmp_path, monkeypatch, "resumed", 3)
+  assert ran[:2] == [(12, 1), (13, 1)] and ran[2:] == [(14, 1), (15, 3), (18, 2)]
+  chex.assert_trees_all_equal(resumed, whole)
+  assert _losses(tmp_path / "resumed") == _losses(tmp_path / "whole")
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

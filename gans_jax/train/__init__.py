@@ -22,7 +22,7 @@ _EXPORTS = {
     "initialize": "distributed",
     "ImagePool": "image_pool",
     "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
-    "BatchSource": "loop", "Hook": "loop", "Interrupted": "loop",
+    "BatchSource": "loop", "Hook": "loop", "HostLost": "loop", "Interrupted": "loop",
     "NonFiniteError": "loop", "Phase": "loop", "fit": "loop", "fit_phases": "loop",
     "RunError": "runs", "load_experiment": "runs", "load_generator": "runs",
     "load_run": "runs", "saved_config": "runs",
@@ -32,7 +32,7 @@ _EXPORTS = {
     "MetricWriter": "writer", "read_metrics": "writer",
 }
 _SUBMODULES = ("checkpoint", "cli", "config", "distributed", "image_pool", "keys",
-               "loop", "rerun", "runs", "state", "updates", "writer")
+               "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 

@@ -2,18 +2,27 @@
 
 Each checkpoint holds the state pytree and a small JSON record (the step and
 the phase it belongs to). Writes are asynchronous, and a checkpoint is
-*verified* (its metadata read back) before any older one is pruned, so a
-fault while saving never leaves a run without a readable checkpoint.
-Restoring takes the newest checkpoint that can be read: a damaged one is
-reported in one line and moved aside to ``checkpoints_damaged/`` (never
-deleted); a checkpoint whose arrays do not match the state being restored
-(another architecture or width) is an error that names the differing arrays.
+*verified* before any older one is pruned, so a fault while saving never
+leaves a run without a readable checkpoint: once Orbax has committed it, the
+size and CRC-32 of each of its files go to ``files.json`` beside them, and
+its metadata is read back. A write that fails is a :class:`CheckpointError`
+naming the step; the older checkpoints stay.
+
+Restoring takes the newest checkpoint that can be read: one whose files no
+longer match ``files.json`` (truncated, missing, overwritten) or that Orbax
+cannot read is reported in one line and moved aside to
+``checkpoints_damaged/`` (never deleted). A checkpoint whose arrays do not
+match the state being restored (another architecture or width) is an error
+that names the differing arrays.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
+import zlib
 from typing import Any, Callable
 
 import jax
@@ -22,7 +31,91 @@ import orbax.checkpoint as ocp
 
 
 class CheckpointError(RuntimeError):
-  """No checkpoint can be restored; the message says which and why."""
+  """No checkpoint can be restored, or one could not be written; the message
+  says which and why."""
+
+
+MANIFEST = "files.json"
+
+
+def _crc32(path: str) -> int:
+  crc = 0
+  with open(path, "rb") as f:
+    while chunk := f.read(1 << 22):
+      crc = zlib.crc32(chunk, crc)
+  return crc
+
+
+def file_digests(directory: str) -> dict[str, list[int]]:
+  """``{relative path: [size, crc32]}`` of every file under ``directory``
+  except the manifest itself."""
+  digests = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      relative = os.path.relpath(path, directory)
+      if relative not in (MANIFEST, MANIFEST + ".tmp"):
+        digests[relative] = [os.path.getsize(path), _crc32(path)]
+  return digests
+
+
+def write_manifest(directory: str) -> None:
+  """Records the size and CRC-32 of the files of a committed checkpoint."""
+  digests = file_digests(directory)
+  path = os.path.join(directory, MANIFEST)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(digests, f, sort_keys=True)
+  os.replace(path + ".tmp", path)
+
+
+def check_manifest(directory: str) -> None:
+  """Raises ValueError naming the first file that differs from the record
+  (a checkpoint written without one passes: Orbax's reading checks it)."""
+  path = os.path.join(directory, MANIFEST)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path, encoding="utf-8") as f:
+      recorded = json.load(f)
+  except ValueError:
+    raise ValueError(f"its list of files, {MANIFEST}, is damaged") from None
+  for relative, (size, crc) in sorted(recorded.items()):
+    file = os.path.join(directory, relative)
+    if not os.path.isfile(file):
+      raise ValueError(f"{relative} is missing")
+    if os.path.getsize(file) != size:
+      raise ValueError(f"{relative} has {os.path.getsize(file)} bytes, "
+                       f"{size} were written")
+    if _crc32(file) != crc:
+      raise ValueError(f"{relative} changed since it was written (CRC-32)")
+
+
+class _OrbaxQuiet(logging.Filter):
+  """Drops Orbax's log records (it logs every file it fails to parse and
+  every failed write, with tracebacks, through absl): the checkpointer
+  reports a damaged checkpoint or a failed write itself, in one line."""
+
+  marker = os.sep + "orbax" + os.sep
+
+  def __init__(self):
+    super().__init__()
+    self.users = 0
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return self.marker not in record.pathname or record.levelno >= logging.CRITICAL
+
+
+_ORBAX_QUIET = _OrbaxQuiet()
+
+
+def _quiet_orbax(on: bool) -> None:
+  """Installs the filter while any checkpointer is open."""
+  logger = logging.getLogger("absl")
+  _ORBAX_QUIET.users += 1 if on else -1
+  if _ORBAX_QUIET.users > 0:
+    logger.addFilter(_ORBAX_QUIET)
+  else:
+    logger.removeFilter(_ORBAX_QUIET)
 
 
 def _path_name(path) -> str:
@@ -93,12 +186,14 @@ class Checkpointer:
                                           "checkpoints_damaged")
     self.keep = keep
     self._report = report
+    _quiet_orbax(True)
     self._manager = _Manager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=None, create=True),
         item_handlers={"state": ocp.StandardCheckpointHandler(),
                        "meta": ocp.JsonCheckpointHandler()})
     self._unverified: int | None = None
+    self._closed = False
 
   # ---------------------------------------------------------------- steps --
 
@@ -114,21 +209,47 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, meta: dict[str, Any] | None = None) -> None:
     """Starts writing checkpoint ``step`` (after the previous one is verified
-    and older ones pruned)."""
+    and older ones pruned).
+
+    Raises:
+      CheckpointError: this or the previous write failed.
+    """
     self._finalize()
     meta = dict(meta or {}, step=int(step))
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-                       force=True)
     self._unverified = step
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                         force=True)
+    except Exception as e:  # pylint: disable=broad-except
+      self._unverified = None
+      raise self._write_error(step, e) from None
+
+  def _write_error(self, step: int, error: BaseException) -> CheckpointError:
+    older = [s for s in self.all_steps() if s < step]
+    kept = (f"the newest earlier checkpoint, step {older[-1]}, is kept"
+            if older else "no earlier checkpoint exists")
+    return CheckpointError(
+        f"writing checkpoint {step} in {self.directory} failed "
+        f"({_one_line(error)}); {kept}")
 
   def _finalize(self) -> None:
-    """Waits for the pending write, reads it back, then prunes."""
-    self._manager.wait_until_finished()
-    if self._unverified is None:
-      return
+    """Waits for the pending write, records and reads it back, then prunes."""
     step, self._unverified = self._unverified, None
-    self._read_metadata(step)  # raises if the write did not land whole
+    try:
+      self._manager.wait_until_finished()
+      if step is None:
+        return
+      if jax.process_index() == 0:
+        write_manifest(os.path.join(self.directory, str(step)))
+      if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(f"gans_jax_manifest_{step}")
+      self._read_metadata(step)  # raises if the write did not land whole
+    except Exception as e:  # pylint: disable=broad-except
+      if step is None:
+        raise
+      raise self._write_error(step, e) from None
     steps = self.all_steps()
     for old in steps[:-self.keep] if len(steps) > self.keep else []:
       if old < step:
@@ -138,10 +259,14 @@ class Checkpointer:
     self._finalize()
 
   def close(self) -> None:
+    if self._closed:
+      return
+    self._closed = True
     try:
       self._finalize()
     finally:
       self._manager.close()
+      _quiet_orbax(False)
 
   # -------------------------------------------------------------- restore --
 
@@ -164,11 +289,12 @@ class Checkpointer:
     return shapes, record
 
   def _move_aside(self, step: int) -> str:
-    target = os.path.join(self.damaged_directory, str(step))
+    # A name not taken by an earlier damaged copy of the same step.
+    target, n = os.path.join(self.damaged_directory, str(step)), 1
+    while os.path.exists(target):
+      target, n = os.path.join(self.damaged_directory, f"{step}.{n}"), n + 1
     if jax.process_index() == 0:
       os.makedirs(self.damaged_directory, exist_ok=True)
-      if os.path.exists(target):
-        shutil.rmtree(target)
       shutil.move(os.path.join(self.directory, str(step)), target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils
@@ -229,6 +355,7 @@ class Checkpointer:
     for step in reversed(steps):
       name = os.path.join(self.directory, str(step))
       try:
+        check_manifest(name)
         saved, record = self._read_metadata(step)
       except Exception as e:  # pylint: disable=broad-except
         damaged.append((step, e))

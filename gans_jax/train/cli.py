@@ -537,9 +537,12 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
                           step=steps[-1] if steps else 0)
 
   from gans_jax.data import DataError
+  from gans_jax.train import preemption
+  from gans_jax.train.checkpoint import CheckpointError
   try:
-    train_and_evaluate(config, workdir)
-  except DataError as e:
+    with preemption.guard():  # SIGTERM: exit 0 within its grace period
+      train_and_evaluate(config, workdir)
+  except (DataError, CheckpointError) as e:
     return _fail(str(e))
   except config_lib.ConfigError as e:
     return _fail(f"config field {e}")
@@ -548,4 +551,10 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   except loop.Interrupted as e:
     print(str(e), file=sys.stderr)
     return 0
+  except loop.HostLost as e:
+    _fail(str(e), code=1)
+    # JAX's shutdown would wait for the lost process, then abort.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)  # pylint: disable=protected-access
   return 0

@@ -17,6 +17,19 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = "data"
 
 
+DEFAULT_HEARTBEAT_SECONDS = 30
+
+
+def heartbeat_seconds() -> int:
+  """How long a silent process is waited for: ``$GANS_JAX_HEARTBEAT_SECONDS``
+  (default 30; JAX's own default is 100)."""
+  try:
+    return max(1, int(os.environ.get("GANS_JAX_HEARTBEAT_SECONDS",
+                                     DEFAULT_HEARTBEAT_SECONDS)))
+  except ValueError:
+    return DEFAULT_HEARTBEAT_SECONDS
+
+
 def initialize(coordinator_address: str | None = None,
                num_processes: int | None = None,
                process_id: int | None = None) -> None:
@@ -27,6 +40,12 @@ def initialize(coordinator_address: str | None = None,
   which JAX then reads itself. Collectives between the CPUs of the processes
   go through gloo. JAX's preemption service is on: a SIGTERM to any process
   makes every process checkpoint at the same step (see ``fit``).
+
+  A process that dies is noticed within :func:`heartbeat_seconds`: a
+  collective with it fails at once (``fit`` raises
+  :class:`gans_jax.train.HostLost`), and otherwise JAX's coordination
+  service, missing its heartbeats, ends every other process with a message
+  saying that another task died.
 
   Args:
     coordinator_address: ``host:port`` of process 0.
@@ -48,7 +67,8 @@ def initialize(coordinator_address: str | None = None,
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes,
-                             process_id=process_id)
+                             process_id=process_id,
+                             heartbeat_timeout_seconds=heartbeat_seconds())
 
 
 def data_mesh(devices: Any = None) -> Mesh:

@@ -10,12 +10,19 @@
 * derives the step's key as ``fold_in(make_key(seed, "train"), step)``
   (:mod:`gans_jax.train.keys`), so a run is a pure function of its config
   and a resumed run continues bit for bit;
-* runs up to ``train.steps_per_call`` steps inside one compiled call with
-  ``lax.scan`` (same numbers, less dispatch for small models); calls end on
-  multiples of ``steps_per_call`` and at the end of the run, so a run never
-  trains past ``num_steps``;
+* runs up to ``train.steps_per_call`` steps inside one compiled call (a
+  loop over a stack of that many batches; less dispatch for small models),
+  with calls short enough to answer SIGTERM within seconds: the first two
+  calls of a phase run one step each, and the second one's time sets the call
+  length, the largest divisor of ``steps_per_call`` whose calls take at most
+  :data:`CALL_SECONDS`. Every call runs the same compiled program, so the
+  numbers do not depend on the lengths chosen; calls end on multiples of
+  their length (so on every multiple of ``steps_per_call``, where logs,
+  checkpoints and hooks fall) and at phase ends, so a run never trains past
+  ``num_steps``;
 * logs metrics, checks every one of them for NaN/Inf, writes checkpoints,
-  resumes from the newest readable one, and saves one more on SIGTERM.
+  resumes from the newest readable one, and saves one more on SIGTERM
+  (:mod:`gans_jax.train.preemption`).
 
 A run may be a sequence of :class:`Phase` s (:func:`fit_phases`), each with
 its own compiled step, data and batch size, and an ``enter`` function applied
@@ -45,9 +52,17 @@ from gans_jax.train import checkpoint as checkpoint_lib
 from gans_jax.train import config as config_lib
 from gans_jax.train import distributed
 from gans_jax.train import keys as keys_lib
+from gans_jax.train import preemption as preemption_lib
 from gans_jax.train import writer as writer_lib
 
 StepFn = Callable[[Any, Any, jax.Array], tuple[Any, Mapping[str, jax.Array]]]
+
+# A compiled call runs this long at most (as measured on the phase's second
+# call), so that SIGTERM is answered within a few seconds.
+CALL_SECONDS = 2.0
+# Calls of one step at the start of each phase: the first compiles, the
+# second is timed.
+PROBE_CALLS = 2
 
 
 @runtime_checkable
@@ -112,6 +127,22 @@ class Interrupted(RuntimeError):
         f"{directory}; run the same command again to resume")
 
 
+class HostLost(RuntimeError):
+  """Another process of a multi-host run died (killed, preempted, its host
+  lost) and a collective with it failed; this process stopped too, without
+  waiting for the checkpoint being written."""
+
+
+# What JAX's errors say when a collective's peer or the coordinator is gone.
+_LOST_MARKERS = ("gloo", "connection reset", "connection closed", "socket closed",
+                 "coordination service", "heartbeat", "unavailable", "barrier")
+
+
+def _lost_process(error: BaseException) -> bool:
+  text = str(error).lower()
+  return any(marker in text for marker in _LOST_MARKERS)
+
+
 @dataclasses.dataclass
 class _SignalFlag:
   raised: bool = False
@@ -122,7 +153,8 @@ class _SignalFlag:
 
 
 class _Prefetcher:
-  """Loads and places the batches of upcoming calls on a background thread."""
+  """Loads and places the batches of upcoming calls on a background thread
+  (``calls`` is iterated there, so a plan may wait for its next length)."""
 
   def __init__(self, load: Callable[[Any], Any], calls: Iterable[Any], depth: int = 2):
     self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -187,11 +219,13 @@ def _stack_steps(batches: Sequence[Mapping[str, np.ndarray]]):
 
 @dataclasses.dataclass(frozen=True)
 class _Call:
-  """One compiled call: ``length`` steps of phase ``phase`` from ``first``."""
+  """One compiled call: ``length`` steps of phase ``phase`` from ``first``;
+  ``probe`` counts the one-step calls that time a phase (0: not one)."""
 
   phase: int
   first: int
   length: int
+  probe: int = 0
 
   @property
   def end(self) -> int:
@@ -201,13 +235,77 @@ class _Call:
 def plan_calls(phase_ends: Sequence[int], start: int, k: int) -> list[_Call]:
   """The calls from step ``start`` to the end: at most ``k`` steps each,
   ending on multiples of ``k``, at phase ends and at the last step."""
-  calls, step = [], start
-  for index, end in enumerate(phase_ends):
-    while step < end:
-      stop = min(end, (step // k + 1) * k)
-      calls.append(_Call(index, step, stop - step))
-      step = stop
-  return calls
+  return list(_CallPlan(phase_ends, start, k, probes=0, lengths={
+      i: k for i in range(len(phase_ends))}))
+
+
+def _divisor_within(k: int, seconds_per_step: float, budget: float) -> int:
+  """The largest divisor of ``k`` whose calls take at most ``budget``."""
+  fits = [d for d in range(1, k + 1) if k % d == 0 and d * seconds_per_step <= budget]
+  return max(fits, default=1)
+
+
+class _CallPlan:
+  """The calls of a run, generated as they are needed.
+
+  Each phase (entered or resumed) starts with ``probes`` one-step calls;
+  :meth:`decide` then sets its call length from the time the last of them
+  took, and the plan waits for that before going on. A call of length ``L``
+  ends on the
+  next multiple of ``L`` (or the phase's end); since every ``L`` divides
+  ``k``, every multiple of ``k`` ends a call.
+  """
+
+  def __init__(self, phase_ends: Sequence[int], start: int, k: int, *,
+               probes: int = PROBE_CALLS, lengths: dict[int, int] | None = None):
+    self.phase_ends, self.start, self.k = list(phase_ends), start, k
+    self.probes = probes
+    self.lengths = dict(lengths or {})
+    self._decided = threading.Condition()
+    self._cancelled = False
+
+  def _length(self, phase: int) -> int | None:
+    with self._decided:
+      while phase not in self.lengths and not self._cancelled:
+        self._decided.wait(0.1)
+      return self.lengths.get(phase)
+
+  def __iter__(self):
+    step = self.start
+    for index, end in enumerate(self.phase_ends):
+      probe = 0
+      while step < end:
+        if probe < self.probes:
+          probe += 1
+          yield _Call(index, step, 1, probe)
+          step += 1
+          continue
+        length = self._length(index)
+        if length is None:  # cancelled
+          return
+        stop = min(end, (step // length + 1) * length)
+        yield _Call(index, step, stop - step)
+        step = stop
+
+  def is_last_probe(self, call: _Call) -> bool:
+    return call.probe == self.probes and call.probe > 0
+
+  def decide(self, phase: int, seconds_per_step: float) -> int:
+    """Sets (and returns) the call length of ``phase`` from the time of one
+    step; process 0's choice on every process."""
+    length = _divisor_within(self.k, seconds_per_step, CALL_SECONDS)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      length = int(multihost_utils.broadcast_one_to_all(np.int32(length)))
+    with self._decided:
+      self.lengths[phase] = length
+      self._decided.notify_all()
+    return length
+
+  def cancel(self) -> None:
+    with self._decided:
+      self._cancelled = True
+      self._decided.notify_all()
 
 
 def _phase_at(phase_ends: Sequence[int], step: int) -> int:
@@ -221,27 +319,51 @@ def _phase_at(phase_ends: Sequence[int], step: int) -> int:
 class _Preemption:
   """Whether to stop and checkpoint now.
 
-  One process: a SIGTERM handler sets a flag, read after every call. Several
-  processes: JAX's preemption service (which catches SIGTERM itself) agrees
-  on a call at which every process stops, without a collective per call.
+  One process: SIGTERM sets a flag, read after every call; under the command
+  line's :func:`gans_jax.train.preemption.guard` its watcher also bounds the
+  time to exit. Several processes: JAX's preemption service (which catches
+  SIGTERM itself) agrees on a call at which every process stops, without a
+  collective per call.
   """
 
-  def __init__(self):
+  def __init__(self, directory: str):
     self.multi = jax.process_count() > 1
     self._flag = _SignalFlag()
     self._previous = None
     self._calls = 0
-    if not self.multi and threading.current_thread() is threading.main_thread():
+    self.watch = None if self.multi else preemption_lib.current()
+    self._training = None
+    if self.watch is not None:
+      self._training = self.watch.training(directory)
+      self._training.__enter__()
+    elif not self.multi and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._flag)
 
+  def requested(self) -> bool:
+    """SIGTERM has arrived (one process; for several, see :meth:`reached`)."""
+    if self.watch is not None:
+      return self.watch.received.is_set()
+    return self._flag.raised
+
   def reached(self) -> bool:
+    """Whether to stop after this call (counted: call it once per call)."""
     self._calls += 1
     if not self.multi:
-      return self._flag.raised
+      return self.requested()
     from jax.experimental import multihost_utils
     return multihost_utils.reached_preemption_sync_point(self._calls)
 
+  def progressed(self) -> None:
+    if self.watch is not None:
+      self.watch.progressed()
+
+  def handled(self) -> None:
+    if self.watch is not None:
+      self.watch.handled()
+
   def close(self) -> None:
+    if self._training is not None:
+      self._training.__exit__(None, None, None)
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
 
@@ -251,14 +373,17 @@ def compile_step(step_fn: StepFn, *, mesh: jax.sharding.Mesh, seed: int,
   """``step_fn`` compiled the way :func:`fit` runs it.
 
   The state is donated and replicated over the ``data`` mesh, the batch
-  sharded on it, step ``s`` gets the key ``step_key(seed, s)``, and with
-  ``steps_per_call > 1`` the batches of consecutive steps arrive stacked on
-  a new leading axis and run in one ``lax.scan`` (of any length up to
-  ``steps_per_call``).
+  sharded on it, and step ``s`` gets the key ``step_key(seed, s)``. With
+  ``steps_per_call = k > 1`` the batches of ``k`` consecutive steps arrive
+  stacked on a new leading axis, and a loop runs the first ``num_steps`` of
+  them (any number up to ``k``, chosen at run time: one program serves calls
+  of every length, so they compute the same numbers); the metrics come back
+  stacked the same way, valid for the first ``num_steps`` rows.
 
   Returns:
     ``(compiled, state_sharding, batch_sharding)``; call
-    ``compiled(state, batches, np.int32(first_step)) -> (state, metrics)``.
+    ``compiled(state, batches, np.int32(first_step), np.int32(num_steps))
+    -> (state, metrics)`` (``num_steps`` is 1 when ``k`` is 1).
   """
   k = steps_per_call
   state_sharding = distributed.replicated(mesh)
@@ -266,19 +391,25 @@ def compile_step(step_fn: StepFn, *, mesh: jax.sharding.Mesh, seed: int,
       mesh, batch_axis=batch_axis + (1 if k > 1 else 0))
   train_key = keys_lib.make_key(seed, "train")
 
-  def one_step(state, xs):
-    batch, step = xs
+  def one_step(state, batch, step):
     return step_fn(state, batch, keys_lib.step_key(train_key, step))
 
-  def call(state, batches, first_step):
+  def call(state, batches, first_step, num_steps):
     if k == 1:
-      return one_step(state, (batches, first_step))
-    length = jax.tree.leaves(batches)[0].shape[0]
-    return jax.lax.scan(one_step, state,
-                        (batches, first_step + jnp.arange(length)))
+      return one_step(state, batches, first_step)
+    at = lambda i: jax.tree.map(lambda x: x[i], batches)
+    shapes = jax.eval_shape(lambda s, b: one_step(s, b, first_step)[1], state, at(0))
+    metrics = jax.tree.map(lambda m: jnp.zeros((k, *m.shape), m.dtype), shapes)
+
+    def body(i, carry):
+      state, metrics = carry
+      state, values = one_step(state, at(i), first_step + i)
+      return state, jax.tree.map(lambda buf, v: buf.at[i].set(v), metrics, values)
+
+    return jax.lax.fori_loop(0, num_steps, body, (state, metrics))
 
   compiled = jax.jit(call, donate_argnums=0,
-                     in_shardings=(state_sharding, batch_sharding, None),
+                     in_shardings=(state_sharding, batch_sharding, None, None),
                      out_shardings=(state_sharding, state_sharding))
   return compiled, state_sharding, batch_sharding
 
@@ -386,7 +517,15 @@ def fit_phases(phases: Sequence[Phase], state: Any,
     return {"phase": phases[index].name, "phase_index": index,
             "phase_step": at_step - int(start)}
 
-  log = lambda message: print(message, file=sys.stderr) if jax.process_index() == 0 else None
+  bar = None
+
+  def log(message: str) -> None:
+    if jax.process_index() == 0:
+      if bar is not None:
+        bar.write(message, file=sys.stderr)
+      else:
+        print(message, file=sys.stderr)
+
   checkpointer = checkpoint_lib.Checkpointer(workdir, keep=train.keep_checkpoints,
                                              report=log)
   state = _place(state, state_sharding)
@@ -412,12 +551,15 @@ def fit_phases(phases: Sequence[Phase], state: Any,
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
   writer = writer_lib.MetricWriter(workdir, resume_step=step)
 
-  calls = plan_calls(phase_ends, step, k)
+  plan = _CallPlan(phase_ends, step, k)
 
   def load(call: _Call):
     phase = phases[call.phase]
     host = [phase.data.get_batch(s) for s in range(call.first, call.end)]
-    host = host[0] if k == 1 else _stack_steps(host)
+    if k == 1:
+      host = host[0]
+    else:  # the program's k rows, of which the call runs the first
+      host = _stack_steps(host + host[-1:] * (k - call.length))
     _, sharding = compiled_for(call.phase)
     if jax.process_count() == 1:
       return jax.device_put(host, sharding)
@@ -425,11 +567,10 @@ def fit_phases(phases: Sequence[Phase], state: Any,
         sharding, np.asarray(x)), host)
 
   # Build the first phase's jit object here, not in the prefetch thread.
-  if calls:
-    compiled_for(calls[0].phase)
-  preemption = _Preemption()
+  if step < total:
+    compiled_for(_phase_at(phase_ends, step))
+  preemption = _Preemption(checkpointer.directory)
 
-  bar = None
   if progress and jax.process_index() == 0 and step < total:
     bar = _progress_bar(total, step)
 
@@ -450,6 +591,8 @@ def fit_phases(phases: Sequence[Phase], state: Any,
     nonlocal interval_start, interval_steps
     call, metrics = item
     metrics = jax.device_get(metrics)
+    if k > 1:  # the rows the call ran
+      metrics = {name: v[:call.length] for name, v in metrics.items()}
     bad = _first_non_finite(metrics)
     if bad is not None:
       where = call.end if call.length == 1 else f"{call.first + 1}-{call.end}"
@@ -468,38 +611,94 @@ def fit_phases(phases: Sequence[Phase], state: Any,
         bar.set_postfix({n: f"{float(v):.4g}" for n, v in last.items()
                          if not n.startswith("perf/")}, refresh=False)
 
-  def save(at_step):
+  def save(at_step, host_state=None):
+    """Checkpoints ``state`` (or ``host_state``, a copy on the host of the
+    state at ``at_step``, while a call still runs on the device)."""
     nonlocal last_saved, pending
     if pending is not None:
       check_and_log(pending)
       pending = None
-    if not bool(_all_finite(state)):
+    if host_state is not None:
+      bad = _first_non_finite(host_state)
+      tree = jax.device_put(host_state, state_sharding)
+    else:
+      bad = None if bool(_all_finite(state)) else _first_non_finite(state)
+      tree = state
+    if bad is not None:
       raise NonFiniteError(
-          f"the state became non-finite at {_first_non_finite(state)} by step "
-          f"{at_step}; stopped. {last_good()}")
-    checkpointer.save(at_step, state, record(at_step))
+          f"the state became non-finite at {bad} by step {at_step}; stopped. "
+          f"{last_good()}")
+    checkpointer.save(at_step, tree, record(at_step))
     last_saved = at_step
+
+  def finished_before_sigterm(outputs) -> bool:
+    """Waits for a call in Python, so that SIGTERM is seen while it runs."""
+    leaves, pause = jax.tree.leaves(outputs), 1e-4
+    while not all(x.is_ready() for x in leaves):
+      if preemption.requested():
+        return False
+      time.sleep(pause)
+      pause = min(2 * pause, 0.02)
+    return True
 
   def run_hooks(at_step, final):
     for hook in hooks:
       if final or (hook.every and at_step % hook.every == 0):
         hook(at_step, state, writer)
 
-  prefetcher = _Prefetcher(load, calls)
+  def choose_length(call: _Call, seconds: float) -> None:
+    length = plan.decide(call.phase, seconds)
+    if length < k:
+      log(f"train.steps_per_call={k}: a step takes {seconds:.2g} s inside a "
+          f"compiled call here, so calls of phase {phases[call.phase].name!r} "
+          f"run {length} step{'s' if length > 1 else ''} (at most "
+          f"{CALL_SECONDS:g} s each, so that SIGTERM is answered promptly)"
+          + ("; train.steps_per_call=1 compiles the step without a loop, "
+             "which can be much faster (convolutions on a CPU)"
+             if length == 1 else ""))
+
+  # The timing calls, and calls that take longer than CALL_SECONDS even at
+  # one step: before each, the state goes to the host, and SIGTERM during
+  # the call checkpoints that copy at once instead of waiting for the call
+  # (one process; several stop together after a call).
+  slow_calls = False
+  lost = False
+  prefetcher = _Prefetcher(load, plan)
   try:
-    for expected_call in calls:
+    while step < total:
       call, batch = prefetcher.get()
-      assert call == expected_call
       phase = phases[call.phase]
+      keep_copy = (slow_calls or call.probe > 0) and not preemption.multi
+      host_state = jax.device_get(state) if keep_copy else None
       if call.first == phase_ends[call.phase] - phase.num_steps and phase.enter:
         state = phase.enter(state)
       fn, _ = compiled_for(call.phase)
       start = time.perf_counter()
-      state, metrics = fn(state, batch, np.int32(call.first))
-      if first_call_seconds is None:
+      state, metrics = fn(state, batch, np.int32(call.first), np.int32(call.length))
+      if keep_copy and not finished_before_sigterm((state, metrics)):
+        if last_saved != call.first:
+          save(call.first, host_state)
+        checkpointer.wait()
+        preemption.handled()
+        stop = Interrupted(call.first, checkpointer.directory)
+        if preemption.watch is not None:
+          # The running call would hold up the process's exit until it ends.
+          writer.close()
+          if bar is not None:
+            bar.close()
+          preemption.watch.exit_now(str(stop))
+        raise stop
+      if first_call_seconds is None or call.probe:
         jax.block_until_ready(metrics)
-        first_call_seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if first_call_seconds is None:
+          first_call_seconds = seconds
+          preemption.progressed()
         interval_start = time.perf_counter()
+        if plan.is_last_probe(call):
+          choose_length(call, seconds)
+          slow_calls = (not preemption.multi
+                        and plan.lengths[call.phase] * seconds > CALL_SECONDS)
       if pending is not None:
         check_and_log(pending)
       step = call.end
@@ -516,6 +715,7 @@ def fit_phases(phases: Sequence[Phase], state: Any,
         if last_saved != step:
           save(step)
         checkpointer.wait()
+        preemption.handled()
         raise Interrupted(step, checkpointer.directory)
     if pending is not None:
       check_and_log(pending)
@@ -523,12 +723,30 @@ def fit_phases(phases: Sequence[Phase], state: Any,
     if last_saved != step:
       save(step)
     checkpointer.wait()
+    if preemption.watch is not None:
+      preemption.watch.finished(step, checkpointer.directory)
     run_hooks(step, final=True)
+  except jax.errors.JaxRuntimeError as e:
+    if not (preemption.multi and _lost_process(e)):
+      raise
+    lost = True
+    raise HostLost(
+        f"process {jax.process_index()} of {jax.process_count()} lost contact "
+        f"with another process after step {step} ({_one_line(e)}); "
+        f"{preemption_lib.newest_checkpoint(checkpointer.directory)}; start "
+        "every process again to resume from it") from None
   finally:
+    plan.cancel()
     prefetcher.close()
     if bar is not None:
       bar.close()
-    checkpointer.close()
+    if not lost:  # a write in flight would wait for the lost process
+      checkpointer.close()
     writer.close()
     preemption.close()
   return state
+
+
+def _one_line(error: BaseException, limit: int = 200) -> str:
+  text = " ".join(f"{type(error).__name__}: {error}".split())
+  return text if len(text) <= limit else text[:limit - 3] + "..."
