@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The experiments fuzzed: a module experiments/<name>.py with its config in
 # experiments/configs/<name>.py (the experiment contract). Add new ones here.
-EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "fgan")
+EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "fgan", "progan")
 
 SCALE = float(os.environ.get("GANS_JAX_FUZZ_EXAMPLES", "0") or 0)
 
