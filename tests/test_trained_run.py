@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # divergence, is tested below)
 SMOKE = {"gan": ("smoke", {}), "dcgan": ("smoke", {}),
          "wgan": ("smoke", {"eval.quality_every": 0}), "wgan_gp": ("smoke", {}),
-         "fgan": ("smoke_images", {})}
+         "fgan": ("smoke_images", {}), "progan": ("smoke", {})}
 NUM = 5
 
 
@@ -89,6 +89,13 @@ def _samples(name, config, state, num=NUM, seed=None):
   key = jax.random.fold_in(gj.train.make_key(
       config.train.seed if seed is None else seed, "sample"), 0)
   return np.asarray(module.make_sampler(config, num)(state, key))
+
+
+def _sampling_call(spec, state, z):
+  """The state's sampling generator on ``z``, called as the spec says (ProGAN:
+  at the level and alpha of the images the state has shown)."""
+  call = dict(spec["call"])
+  return jax.jit(lambda s, z: s.sampling_generator()(z, **call))(state, z)
 
 
 @pytest.fixture(scope="module", params=sorted(SMOKE))
@@ -159,7 +166,7 @@ def test_the_python_loader_gives_the_states_config_state_and_generator(run):
     np.testing.assert_array_equal(a, b)
   generator = gj.train.load_generator(str(workdir))
   z = generator.latent(jax.random.key(3), 4)
-  expected = jax.jit(lambda s, z: s.sampling_generator()(z))(state, z)
+  expected = _sampling_call(generator.spec, state, z)
   np.testing.assert_array_equal(generator(z), expected)
   older = gj.train.load_generator(str(workdir), step=1)
   assert not np.allclose(older(z), expected)
@@ -174,7 +181,7 @@ def test_the_exported_file_reloads_into_an_equal_generator(run):
   assert generator.spec["module"] == f"gans_jax.nn.{module.__name__}"
   assert generator.spec["source"]["step"] == 2
   z = generator.latent(jax.random.key(4), 3)
-  expected = jax.jit(lambda s, z: s.sampling_generator()(z))(state, z)
+  expected = _sampling_call(generator.spec, state, z)
   np.testing.assert_array_equal(generator(z), expected)
 
 
