@@ -219,6 +219,16 @@ def make_translate(config: ml_collections.ConfigDict, player: str = "g_ab"):
   return translation.make_translate(player, config.eval.mode)
 
 
+def translators(config: ml_collections.ConfigDict) -> dict:
+  """``{direction: translate}`` for ``--translate``, directions in the
+  dataset's own A and B: G (``'g_ab'``) maps the run's A to its B, which are
+  the dataset's B and A when ``data.direction='BtoA'``; F the other way."""
+  forward = config.data.direction
+  backward = "BtoA" if forward == "AtoB" else "AtoB"
+  return {forward: make_translate(config, "g_ab"),
+          backward: make_translate(config, "g_ba")}
+
+
 def make_sampler(config: ml_collections.ConfigDict, num: int):
   """``sample(state, key)``: G(a) of ``num`` test A images drawn with ``key``."""
   inputs = translation.eval_domains(config)["a"]

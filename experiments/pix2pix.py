@@ -199,6 +199,12 @@ def make_translate(config: ml_collections.ConfigDict):
   return translation.make_translate("generator", config.eval.mode)
 
 
+def translators(config: ml_collections.ConfigDict) -> dict:
+  """``{direction: translate}`` for ``--translate``: G maps the dataset's
+  domains in the one direction it was trained in, ``data.direction``."""
+  return {config.data.direction: make_translate(config)}
+
+
 def make_sampler(config: ml_collections.ConfigDict, num: int):
   """``sample(state, key)``: ``num`` inputs of the test split drawn with
   ``key``, translated (train mode, dropout on, as the paper)."""

@@ -1,7 +1,8 @@
 """pix2pix and CycleGAN as trained runs: --sample, --evaluate and --export
 from the command line, the exported translator equal to the run's own
-test-time translation, and CycleGAN's discriminators trained on what a full
-image pool hands them."""
+test-time translation, --translate of a folder of images equal to the run's
+translation of each image with its own key, and CycleGAN's discriminators
+trained on what a full image pool hands them."""
 
 import importlib
 import os
@@ -16,7 +17,10 @@ import gans_jax as gj
 from experiments import cyclegan
 from experiments import translation
 from experiments.configs import cyclegan as cyclegan_config
+from experiments.configs import dcgan as dcgan_config
+from experiments.configs import pix2pix as pix2pix_config
 from gans_jax.train import cli
+from gans_jax.train import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,3 +136,112 @@ def test_cyclegan_discriminators_are_trained_on_the_images_the_full_pools_return
       np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, err_msg=name)
   for got, want in ((new.extra["pool_a"], pool_a), (new.extra["pool_b"], pool_b)):
     np.testing.assert_allclose(got.images, want.images, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory, quick_cache):
+  """``run(name)``: the workdir of the experiment's smoke preset trained two
+  steps (trained once per module)."""
+  runs = {}
+
+  def run(name):
+    if name not in runs:
+      workdir = tmp_path_factory.mktemp(name) / "run"
+      assert _main(name, f"--config=experiments/configs/{name}.py:smoke",
+                   f"--workdir={workdir}") == 0
+      runs[name] = workdir
+    return runs[name]
+
+  return run
+
+
+def _write_images(folder):
+  """Three random pictures of other sizes and modes than the runs', one in a
+  sub-folder, and a file that is not an image (ignored by its extension)."""
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  folder.mkdir()
+  (folder / "sub").mkdir()
+  Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(folder / "b.png")
+  Image.fromarray(rng.integers(0, 256, (40, 40), np.uint8)).save(folder / "a.jpg")
+  Image.fromarray(rng.integers(0, 256, (12, 12, 3), np.uint8)).save(
+      folder / "sub" / "c.png")
+  (folder / "notes.txt").write_text("not an image")
+  return ["a.png", "b.png", "sub/c.png"]  # the outputs, in the order translated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,direction,player", [
+    ("pix2pix", None, "generator"), ("cyclegan", None, "g_ab"),
+    ("cyclegan", "BtoA", "g_ba")])
+def test_translate_writes_the_runs_translation_of_each_image_with_its_own_key(
+    name, direction, player, tmp_path, trained_runs):
+  from PIL import Image
+  workdir = trained_runs(name)
+  names = _write_images(tmp_path / "in")
+  out = tmp_path / "out"
+  flags = [f"--direction={direction}"] if direction else []
+  assert _main(name, f"--workdir={workdir}", f"--translate={tmp_path / 'in'}",
+               f"--out={out}", *flags) == 0
+
+  module = importlib.import_module(f"experiments.{name}")
+  config, state = gj.train.load_run(str(workdir))
+  size, channels = config.data.image_size, config.data.channels
+  translate = (module.make_translate(config) if name == "pix2pix"
+               else module.make_translate(config, player))
+  source = gj.data.folder_source(tmp_path / "in", with_labels=False)
+  inputs = [b["image"] for b in gj.data.ordered_batches(
+      source, batch_size=1, image_size=size, channels=channels)]
+  assert len(inputs) == len(names)
+  key = gj.train.make_key(config.train.seed, "translate")
+  gallery = (out / "index.html").read_text()
+  for i, (file, x) in enumerate(zip(names, inputs)):
+    picture = np.asarray(Image.open(out / file))
+    assert picture.shape == ((size, size, 3) if channels == 3 else (size, size))
+    expected = np.asarray(translate(state, jnp.asarray(x), jax.random.fold_in(key, i)))
+    expected = np.round((np.clip(expected[0], -1, 1) + 1) * 127.5).reshape(picture.shape)
+    np.testing.assert_allclose(picture, expected, atol=1, err_msg=file)
+    shown = np.asarray(Image.open(out / "inputs" / file), np.float32)
+    np.testing.assert_allclose(shown / 127.5 - 1, x[0].reshape(shown.shape),
+                               atol=1 / 127.5, err_msg=file)
+    assert f'<img src="inputs/{file}">' in gallery and f'<img src="{file}">' in gallery
+  assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == sorted(
+      names + [f"inputs/{n}" for n in names])
+
+
+@pytest.mark.slow
+def test_translate_stops_with_one_line_on_an_unreadable_image_or_a_wrong_direction(
+    tmp_path, trained_runs, capsys):
+  workdir = trained_runs("pix2pix")
+  _write_images(tmp_path / "in")
+  (tmp_path / "in" / "sub" / "broken.png").write_text("not a picture")
+  capsys.readouterr()
+  assert _main("pix2pix", f"--workdir={workdir}", f"--translate={tmp_path / 'in'}",
+               f"--out={tmp_path / 'out'}") == 2
+  error = capsys.readouterr().err
+  assert error.count("\n") == 1 and "broken.png" in error, error
+  # pix2pix's G maps only the direction it was trained in.
+  assert _main("pix2pix", f"--workdir={workdir}", f"--translate={tmp_path / 'in'}",
+               "--direction=BtoA") == 2
+  error = capsys.readouterr().err
+  assert error.count("\n") == 1 and "AtoB" in error, error
+  assert not (tmp_path / "out" / "a.png").exists()
+
+
+def test_translate_is_refused_without_a_translator_a_checkpoint_or_a_folder(
+    tmp_path, capsys):
+  for name, config in (("dcgan", dcgan_config.get_config("smoke")),
+                       ("pix2pix", pix2pix_config.get_config("smoke"))):
+    workdir = tmp_path / name
+    workdir.mkdir()
+    (workdir / "config.json").write_text(config_lib.to_json(config))
+    capsys.readouterr()
+    assert _main(name, f"--workdir={workdir}", f"--translate={tmp_path}") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert ("only pix2pix and CycleGAN" in error if name == "dcgan"
+            else "no checkpoint" in error), error
+  # --direction means nothing without --translate.
+  assert _main("cyclegan", f"--workdir={tmp_path / 'pix2pix'}", "--sample=1",
+               "--direction=BtoA") == 2
+  assert "--direction" in capsys.readouterr().err

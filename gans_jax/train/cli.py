@@ -9,6 +9,8 @@ Using a trained run, from the config saved in its workdir::
 
   python experiments/<paper>.py --workdir=DIR [--sample=N] [--evaluate]
       [--draw=FIGURE] [--export] [--checkpoint=STEP] [--out=DIR]
+  python experiments/{pix2pix,cyclegan}.py --workdir=DIR --translate=IN_DIR
+      [--direction=AtoB|BtoA] [--checkpoint=STEP] [--out=DIR]
 
 ``--help`` prints the usage and the presets; ``--show_config`` the resolved
 config, a line per field with its comment. Flags are parsed, the config
@@ -92,6 +94,18 @@ def _figures(path: str) -> list[str]:
   return []
 
 
+def _translates(path: str) -> bool:
+  """Whether the experiment defines ``translators``, read without importing it."""
+  import ast
+  try:
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+  except (OSError, SyntaxError):
+    return False
+  return any(isinstance(node, ast.FunctionDef) and node.name == "translators"
+             for node in tree.body)
+
+
 def _presets_block(config_doc: str) -> list[str]:
   """The indented block after the config docstring's ``Presets`` line."""
   lines = config_doc.splitlines()
@@ -118,6 +132,7 @@ def usage(experiment_file: str) -> str:
   presets = _presets_block(_docstring(config_file)) or [
       f"  (see the docstring of {config_file})"]
   figures = _figures(experiment_file)
+  translates = _translates(experiment_file)
   run = f"python {script}"
   lines = [
       f"{title}", "",
@@ -127,7 +142,9 @@ def usage(experiment_file: str) -> str:
       f"  {run} [--config=...] [--config.FIELD=VALUE ...] --show_config",
       f"  {run} --workdir=DIR [--sample=N] [--evaluate] "
       + (f"[--draw={'|'.join(figures)}] " if figures else "") + "[--export]",
-      f"  {' ' * len(run)} [--checkpoint=STEP] [--out=DIR] [--sample_seed=S]", "",
+      f"  {' ' * len(run)} [--checkpoint=STEP] [--out=DIR] [--sample_seed=S]",
+      *([f"  {run} --workdir=DIR --translate=IN_DIR [--direction=AtoB|BtoA] "
+         "[--checkpoint=STEP] [--out=DIR]"] if translates else []), "",
       f"presets (--config={config_file}:PRESET):", *presets, "",
       "training:",
       f"  --config=FILE[:PRESET]  the config file and preset (default: {config_file})",
@@ -149,9 +166,19 @@ def usage(experiment_file: str) -> str:
   lines += [
       "  --export                write the generator's weights and how to rebuild it",
       "                          (generator.npz, read by gans_jax.nn.Generator.load)",
+  ]
+  if translates:
+    lines += [
+        "  --translate=IN_DIR      translate every image under IN_DIR, one by one, into",
+        "                          OUT/<its name>.png, with OUT/index.html showing them",
+        "  --direction=AtoB|BtoA   in the dataset's A and B: the run's data.direction (the",
+        "                          default; CycleGAN's G) or, CycleGAN only, the other (F)",
+    ]
+  lines += [
       "  --checkpoint=STEP       use checkpoint STEP (default: the newest)",
-      "  --out=DIR               where to write (default: the workdir's step_<STEP>/)",
-      "  --sample_seed=S         draw with seed S instead of the run's train.seed",
+      "  --out=DIR               where to write (default: the workdir's step_<STEP>/;",
+      "                          translations: step_<STEP>/translated_<DIRECTION>/)",
+      "  --sample_seed=S         draw (or translate) with seed S, not the run's train.seed",
       "",
       "several hosts (TPU pods and SLURM need none of these):",
       "  --coordinator_address=HOST:PORT  --num_processes=N  --process_id=I",
@@ -201,13 +228,16 @@ class Command:
   checkpoint: int | None = None
   out: str | None = None
   sample_seed: int | None = None
+  translate: str | None = None
+  direction: str | None = None
   allow_config_change: bool = False
   start_over: bool = False
 
   @property
   def uses_run(self) -> bool:
     """Whether it uses a trained run instead of training."""
-    return bool(self.sample or self.evaluate or self.draw or self.export)
+    return bool(self.sample or self.evaluate or self.draw or self.export
+                or self.translate)
 
 
 def _load_config(spec: str) -> tuple[ml_collections.ConfigDict, list[str]]:
@@ -318,6 +348,11 @@ def _define_flags(flag_values) -> None:
                       **define)
   flags.DEFINE_integer("sample_seed", None, "seed of the samples (default train.seed)",
                        **define)
+  flags.DEFINE_string("translate", None,
+                      "translate the images of this folder (pix2pix, CycleGAN)", **define)
+  flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"],
+                    "the direction of --translate (default the run's data.direction)",
+                    **define)
 
 
 def parse(argv: Sequence[str], *, default_config: str) -> Command:
@@ -348,17 +383,21 @@ def parse(argv: Sequence[str], *, default_config: str) -> Command:
       show_config=options.show_config, sample=options.sample,
       evaluate=options.evaluate, draw=options.draw, export=options.export,
       checkpoint=options.checkpoint, out=options.out,
-      sample_seed=options.sample_seed,
+      sample_seed=options.sample_seed, translate=options.translate,
+      direction=options.direction,
       allow_config_change=options.allow_config_change, start_over=options.start_over)
   if command.uses_run and (command.allow_config_change or command.start_over):
     raise config_lib.ConfigError(
         "flags", "--allow_config_change and --start_over are for training, not "
-        "with --sample, --evaluate, --draw or --export")
+        "with --sample, --evaluate, --draw, --export or --translate")
   if not command.uses_run:
     for name in ("checkpoint", "out", "sample_seed"):
       if getattr(command, name) is not None:
         raise config_lib.ConfigError(
-            f"--{name}", "applies to --sample, --evaluate, --draw and --export")
+            f"--{name}", "applies to --sample, --evaluate, --draw, --export and "
+            "--translate")
+  if command.direction is not None and not command.translate:
+    raise config_lib.ConfigError("--direction", "applies to --translate")
 
   base, command.config_sources = _load_config(spec)
   if command.uses_run:
@@ -435,7 +474,9 @@ def _write_samples(samples, out: str, stem: str, title: str) -> list[str]:
 
 
 def use_run(experiment, command: Command) -> int:
-  """Samples, draws, exports or evaluates a trained run; returns the exit code."""
+  """Samples, draws, exports, translates with or evaluates a trained run;
+  returns the exit code."""
+  from gans_jax.data import DataError
   from gans_jax.train import checkpoint as checkpoint_lib
   from gans_jax.train import keys
   from gans_jax.train import runs as runs_lib
@@ -445,6 +486,16 @@ def use_run(experiment, command: Command) -> int:
   if command.draw is not None and command.draw not in figures:
     return _fail(f"--draw={command.draw}: {runs_lib.experiment_name(experiment)} "
                  f"draws {', '.join(figures) or 'no figures'}")
+  translators = None
+  if command.translate:
+    if not hasattr(experiment, "translators"):
+      return _fail(f"--translate: only pix2pix and CycleGAN translate images, not "
+                   f"{runs_lib.experiment_name(experiment)}")
+    translators = experiment.translators(config)
+    direction = command.direction or config.data.direction
+    if direction not in translators:
+      return _fail(f"--direction={direction}: this run translates only "
+                   f"{', '.join(translators)} (its data.direction)")
   recorded = runs_lib.recorded_experiment(workdir)
   if recorded is not None and recorded != runs_lib.experiment_name(experiment):
     return _fail(f"{workdir} holds a run of {recorded}; use that experiment")
@@ -476,6 +527,17 @@ def use_run(experiment, command: Command) -> int:
     generator.save(path)
     print(f"generator of checkpoint {step}: {path} "
           "(gans_jax.nn.Generator.load reads it)")
+  if translators is not None:
+    translated = command.out or os.path.join(out, f"translated_{direction}")
+    try:
+      paths = runs_lib.translate_folder(
+          translators[direction], state, command.translate, translated,
+          image_size=config.data.image_size, channels=config.data.channels,
+          key=keys.make_key(seed, "translate"))
+    except (DataError, runs_lib.RunError) as e:
+      return _fail(_one_line(e))
+    print(f"{len(paths)} images of {command.translate} translated {direction} by "
+          f"checkpoint {step}: {translated} (index.html shows them)")
   if command.evaluate:
     experiment.evaluate(config, state, out, step=step)
   return 0

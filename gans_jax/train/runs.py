@@ -333,3 +333,78 @@ def sample(experiment: types.ModuleType, config: ml_collections.ConfigDict,
   calls = [np.asarray(sampler(state, jax.random.fold_in(key, i)))
            for i in range(-(-num // size))]
   return np.concatenate(calls)[:num]
+
+
+# ------------------------------------------------------------ translating --
+
+def translate_folder(translate, state: Any, in_dir: str, out_dir: str, *,
+                     image_size: int, channels: int, key) -> list[str]:
+  """Translates every image under ``in_dir`` into ``out_dir``.
+
+  The images are read as :func:`gans_jax.data.folder_source` reads a folder
+  (recursively, sorted by relative path; ``.png``, ``.jpg``, ``.jpeg``,
+  ``.bmp``, ``.webp``, other files ignored), resized and
+  converted to ``image_size`` and ``channels`` as the test split is
+  (:func:`gans_jax.data.ordered_batches`), and translated one by one, as the
+  official test script does: image ``i`` alone, as
+  ``translate(state, x_i[None], fold_in(key, i))``. The output of
+  ``IN/sub/name.jpg`` is ``OUT/sub/name.png``; the input as translated is
+  ``OUT/inputs/sub/name.png``, and ``OUT/index.html`` shows each input beside
+  its output.
+
+  Args:
+    translate: ``translate(state, images, key)`` (an experiment's
+      ``translators(config)[direction]``).
+    state: the run's state.
+    in_dir: the folder of images.
+    out_dir: where to write; created when missing.
+    image_size: side of the images the network sees.
+    channels: 1 or 3.
+    key: the PRNG key of the whole folder.
+
+  Returns:
+    The output files, in order.
+
+  Raises:
+    gans_jax.data.DataError: ``in_dir`` is missing, holds no image, or a file
+      cannot be read (the message names it).
+    RunError: two inputs would be written to the same file.
+  """
+  import html
+  import pathlib
+  import urllib.parse
+
+  import jax
+  import numpy as np
+  from gans_jax import data as gdata
+  from gans_jax.eval import images as image_eval
+
+  source = gdata.folder_source(in_dir, with_labels=False)
+  names = [pathlib.Path(path).relative_to(source.root).with_suffix(".png")
+           for path in source.files]
+  written = [n.as_posix() for n in names] + [f"inputs/{n.as_posix()}" for n in names]
+  clash = next((n for n in written if written.count(n) > 1), None)
+  if clash is not None:
+    raise RunError(f"two images of {in_dir} would both be written to "
+                   f"{os.path.join(out_dir, clash)}; rename one")
+  os.makedirs(out_dir, exist_ok=True)
+  rows, outputs = [], []
+  batches = gdata.ordered_batches(source, batch_size=1, image_size=image_size,
+                                  channels=channels)
+  for i, (name, batch) in enumerate(zip(names, batches)):
+    image = batch["image"]
+    translated = np.asarray(translate(state, image, jax.random.fold_in(key, i)))
+    output = os.path.join(out_dir, name)
+    image_eval.save_image_grid(output, translated, padding=0)
+    image_eval.save_image_grid(os.path.join(out_dir, "inputs", name), image,
+                               padding=0)
+    outputs.append(output)
+    url = html.escape(urllib.parse.quote(name.as_posix()), quote=True)
+    rows.append(f"<tr><td>{html.escape(name.as_posix())}</td>"
+                f"<td><img src=\"inputs/{url}\"></td><td><img src=\"{url}\"></td></tr>")
+  with open(os.path.join(out_dir, "index.html"), "w", encoding="utf-8") as f:
+    f.write("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(str(in_dir))}</title></head><body>\n"
+            "<table>\n<tr><th>image</th><th>input</th><th>output</th></tr>\n"
+            + "\n".join(rows) + "\n</table>\n</body></html>\n")
+  return outputs
