@@ -25,7 +25,10 @@ older fakes half of the time). The pools live in the state (``extra``), so a
 resumed run continues with them, not with empty ones.
 
 Evaluation: the test split of each domain translated (G(a), F(b)) and
-back (F(G(a)), G(F(b))); the cycle L1 errors; on the digits, whether G(a)
+back (F(G(a)), G(F(b))); the cycle L1 errors; the outputs' spread (the mean
+L1 distance between the outputs of two different inputs, beside that of the
+real images: a translator that ignores its input has a spread near 0); on
+the digits, whether G(a)
 is still a's digit and looks typeset, by two classifiers trained on both
 domains (the paper's FCN-score idea); on the synthetic facades, the
 FCN-scores of the generated photos and the labels read back from the
@@ -274,7 +277,13 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   fake_a = run(f, test["b"], keys[2])
   rec_b = run(g, fake_a, keys[3])
   results = {"eval/cycle_l1_a": domain_eval.cycle_l1(test["a"], rec_a),
-             "eval/cycle_l1_b": domain_eval.cycle_l1(test["b"], rec_b)}
+             "eval/cycle_l1_b": domain_eval.cycle_l1(test["b"], rec_b),
+             # How much the outputs differ between inputs (near 0: collapse),
+             # beside the same for the real images of the target domain.
+             "eval/output_spread_ab": domain_eval.output_spread(fake_b),
+             "eval/output_spread_ba": domain_eval.output_spread(fake_a),
+             "eval/output_spread_b_real": domain_eval.output_spread(test["b"]),
+             "eval/output_spread_a_real": domain_eval.output_spread(test["a"])}
   if config.data.dataset == "digits":
     typeset = 1 if config.data.direction == "AtoB" else 0  # domain ids of B
     results.update(translation.digit_scores(test["a_labels"], fake_b, typeset,

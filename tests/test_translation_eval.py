@@ -284,3 +284,16 @@ def test_scores_need_the_right_classifier():
     ge.domain_accuracy(images, 2, _untrained_classifier("domain"))
   with pytest.raises(ValueError, match="input_labels"):
     ge.class_preservation(np.zeros(4, int), images, _untrained_classifier("digit"))
+
+
+def test_output_spread_is_the_mean_distance_over_pairs():
+  outputs = np.array([0.0, 1.0, 3.0]).reshape(3, 1, 1, 1)
+  # Pairs (0, 1), (0, 2), (1, 2): 1, 3 and 2.
+  assert ge.output_spread(outputs) == pytest.approx(2.0)
+  two_pixels = np.array([[0.0, 0.0], [1.0, -1.0], [0.0, 2.0]])
+  # Per pair the mean over the two pixels: (1 + 1) / 2, (0 + 2) / 2, (1 + 3) / 2.
+  assert ge.output_spread(two_pixels) == pytest.approx(4.0 / 3)
+  collapsed = np.ones((5, 4, 4, 3))
+  assert ge.output_spread(collapsed) == 0.0
+  with pytest.raises(ValueError, match="at least 2"):
+    ge.output_spread(outputs[:1])

@@ -50,6 +50,7 @@ _EXPORTS = {
     "cycle_l1": "domain",
     "domain_accuracy": "domain",
     "load_or_train_digit_domain_classifier": "domain",
+    "output_spread": "domain",
     "train_digit_domain_classifier": "domain",
     "ReferenceStatistics": "fid",
     "image_quality": "fid",

@@ -302,6 +302,29 @@ def cycle_l1(images, reconstructions) -> float:
   return float(np.mean(np.abs(reconstructions - images)))
 
 
+def output_spread(outputs) -> float:
+  """The mean absolute difference between the outputs for two different
+  inputs, :math:`\\frac{2}{N(N-1)} \\sum_{i<j} \\operatorname{mean} |y_i - y_j|`.
+
+  A translator that ignores its input (the collapse the CycleGAN paper
+  reports for "GAN alone") gives a spread near 0; compare it with the spread
+  of the real images of the target domain.
+
+  Args:
+    outputs: ``[N, ...]``, N at least 2, e.g. :math:`G(a_1), \\dots, G(a_N)`.
+
+  Returns:
+    The mean over every pair and element, as a float.
+  """
+  outputs = np.asarray(outputs, dtype=np.float64)
+  if outputs.ndim < 1 or outputs.shape[0] < 2:
+    raise ValueError(f"outputs must hold at least 2 images, got shape {outputs.shape}")
+  flat = outputs.reshape(outputs.shape[0], -1)
+  n = flat.shape[0]
+  total = sum(np.abs(flat[i + 1:] - flat[i]).mean(axis=1).sum() for i in range(n - 1))
+  return float(total / (n * (n - 1) / 2))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(
       prog="python -m gans_jax.eval.domain",
