@@ -265,7 +265,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
   """Translates both test domains there and back and scores them (see the
-  module docstring); writes ``translations.png`` and the translations."""
+  module docstring); writes ``translations.png``, the translations,
+  ``results.md`` and the gallery ``test_results/index.html``."""
   step = config.train.num_steps if step is None else step
   test = translation.eval_domains(config)
   g, f = make_translate(config, "g_ab"), make_translate(config, "g_ba")
@@ -306,6 +307,9 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   common.write_results(workdir, step, results, fake_b[:keep], fake_a=fake_a[:keep],
                        rec_a=rec_a[:keep], rec_b=rec_b[:keep],
                        inputs_a=test["a"][:keep], inputs_b=test["b"][:keep])
+  translation.write_test_report(workdir, step, results, {
+      "real_A": test["a"][:keep], "fake_B": fake_b[:keep], "rec_A": rec_a[:keep],
+      "real_B": test["b"][:keep], "fake_A": fake_a[:keep], "rec_B": rec_b[:keep]})
   return results
 
 

@@ -234,7 +234,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
   """Translates the test split and scores it (see the module docstring);
-  writes ``translations.png`` (input, output, target) and the outputs."""
+  writes ``translations.png`` (input, output, target), the outputs,
+  ``results.md`` and the gallery ``test_results/index.html``."""
   step = config.train.num_steps if step is None else step
   test = translation.eval_pairs(config)
   outputs = translation.translate_all(
@@ -258,6 +259,9 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   keep = config.eval.num_saved
   common.write_results(workdir, step, results, outputs[:keep],
                        inputs=test["a"][:keep], targets=test["b"][:keep])
+  translation.write_test_report(workdir, step, results, {
+      "real_A": test["a"][:keep], "fake_B": outputs[:keep],
+      "real_B": test["b"][:keep]})
   return results
 
 

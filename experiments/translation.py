@@ -26,6 +26,7 @@ evaluation and the scores), as the official ``--direction``.
 from __future__ import annotations
 
 import functools
+import html
 import os
 from typing import Any, Callable
 
@@ -378,6 +379,56 @@ def save_translation_grid(path: str, columns: list[np.ndarray], *,
   if jax.process_index() == 0:
     image_eval.save_image_grid(path, interleave(columns),
                                nrow=len(columns) * examples_per_row)
+
+
+def write_test_report(workdir: str, step: int, results: dict[str, float],
+                      columns: dict[str, np.ndarray]) -> None:
+  """``results.md`` and the test-results gallery, beside ``results.json``.
+
+  ``results.md`` is a Markdown table of ``results``, a metric's ``_real``
+  twin (the same score of real images) in its own column. The gallery is
+  ``test_results/index.html`` over ``test_results/images/NNNN_NAME.png``:
+  one row per test example, one image per column (e.g. ``real_A``,
+  ``fake_B``, ``real_B``), as the official test script's web page shows.
+
+  Args:
+    workdir: where to write.
+    step: the checkpoint evaluated.
+    results: the ``eval/...`` numbers.
+    columns: name -> ``[N, H, W, C]`` images in [-1, 1], the same N for each.
+  """
+  if jax.process_index() != 0:
+    return
+  rows = ["| metric | generated | real images |", "|---|---|---|"]
+  for name, value in results.items():
+    if name.endswith("_real"):
+      continue
+    real = results.get(f"{name}_real")
+    cell = lambda v: "" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+    rows.append(f"| {name.removeprefix('eval/')} | {cell(value)} | {cell(real)} |")
+  with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
+    f.write(f"Results at step {step}\n\n" + "\n".join(rows) + "\n")
+  sizes = {len(images) for images in columns.values()}
+  if len(sizes) != 1:
+    raise ValueError(f"the columns must hold as many images each, got "
+                     f"{ {k: len(v) for k, v in columns.items()} }")
+  gallery = os.path.join(workdir, "test_results")
+  os.makedirs(os.path.join(gallery, "images"), exist_ok=True)
+  names = [html.escape(name) for name in columns]
+  lines = []
+  for i in range(sizes.pop()):
+    cells = []
+    for name, images in columns.items():
+      file = f"images/{i:04d}_{name}.png"
+      image_eval.save_image_grid(os.path.join(gallery, file), images[i:i + 1],
+                                 padding=0)
+      cells.append(f"<td><img src=\"{html.escape(file, quote=True)}\"></td>")
+    lines.append(f"<tr><td>{i}</td>{''.join(cells)}</tr>")
+  with open(os.path.join(gallery, "index.html"), "w", encoding="utf-8") as f:
+    f.write("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>test results, step {step}</title></head><body>\n<table>\n"
+            "<tr><th>#</th>" + "".join(f"<th>{n}</th>" for n in names)
+            + "</tr>\n" + "\n".join(lines) + "\n</table>\n</body></html>\n")
 
 
 # ----------------------------------------------------------------- scores --

@@ -193,7 +193,9 @@ def test_smoke_two_steps_end_to_end(tmp_path, quick_scorers):
   records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   assert {"g_loss", "g_gan_ab", "cycle_a", "identity_b", "d_a_loss",
           "d_b_loss"} <= set(records[0])
-  for name in ("translations.png", "samples/step_0000002.png", "results.json"):
+  for name in ("translations.png", "samples/step_0000002.png", "results.json",
+               "results.md", "test_results/index.html",
+               "test_results/images/0003_rec_B.png"):
     assert os.path.getsize(workdir / name) > 0
 
 

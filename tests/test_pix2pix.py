@@ -184,6 +184,7 @@ def test_smoke_two_steps_end_to_end(tmp_path, quick_scorers, dataset):
       results["eval/l1"], np.mean(np.abs(saved["samples"] - saved["targets"])),
       rtol=1e-6)
   assert json.load(open(workdir / "results.json"))["step"] == 2
-  for name in ("translations.png", "samples/step_0000002.png"):
+  for name in ("translations.png", "samples/step_0000002.png", "results.md",
+               "test_results/index.html", f"test_results/images/{n - 1:04d}_fake_B.png"):
     assert os.path.getsize(workdir / name) > 0
   assert os.listdir(workdir / "checkpoints") == ["2"]

@@ -132,3 +132,30 @@ def test_interleave_puts_each_examples_columns_side_by_side():
   np.testing.assert_array_equal(out[0], -1.0)  # example 0: grey as RGB
   np.testing.assert_array_equal(out[1], 0.25)  # example 0: colour
   np.testing.assert_array_equal(out[3], 0.5)   # example 1: colour
+
+
+def test_the_test_report_holds_every_number_and_every_test_image(tmp_path):
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  columns = {"real_A": rng.uniform(-1, 1, (3, 4, 5, 3)),
+             "fake_B": rng.uniform(-1, 1, (3, 4, 5, 1)),
+             "real_B": rng.uniform(-1, 1, (3, 4, 5, 3))}
+  results = {"eval/l1": 0.25, "eval/fcn_iou": 0.5, "eval/fcn_iou_real": 0.75,
+             "eval/classes": 7}
+  translation.write_test_report(str(tmp_path), 12, results, columns)
+  table = (tmp_path / "results.md").read_text().splitlines()
+  assert table[0] == "Results at step 12"
+  assert table[4:] == ["| l1 | 0.2500 |  |", "| fcn_iou | 0.5000 | 0.7500 |",
+                       "| classes | 7 |  |"]
+  page = (tmp_path / "test_results" / "index.html").read_text()
+  assert page.count("<tr>") == 1 + 3
+  for i in range(3):
+    for name, images in columns.items():
+      file = f"images/{i:04d}_{name}.png"
+      assert f'src="{file}"' in page
+      saved = np.asarray(Image.open(tmp_path / "test_results" / file))
+      expected = np.round((images[i] + 1) * 127.5).astype(np.uint8)
+      np.testing.assert_array_equal(saved.reshape(expected.shape), expected)
+  with pytest.raises(ValueError, match="as many images"):
+    translation.write_test_report(str(tmp_path), 12, results,
+                                  {"a": columns["real_A"], "b": columns["real_B"][:2]})
