@@ -3,7 +3,7 @@
 Presets (``--config=experiments/configs/progan.py:PRESET``):
   digits    the built-in digits grown 4 -> 8 -> 16 -> 32, no download
             (default): narrow networks and a short schedule (140k images,
-            about 12 minutes on a 2-core CPU)
+            11 minutes on a 2-core CPU)
   cifar10   CIFAR-10 32x32 from TFDS with the paper's CIFAR-10 network
   celeb_a   CelebA from TFDS, the central 128x128 crop, grown to 128x128
   folder    a folder of images (--config.data.dataset=folder:PATH) at any
