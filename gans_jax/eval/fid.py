@@ -33,6 +33,7 @@ import numpy as np
 
 from gans_jax.eval import inception as inception_lib
 from gans_jax.eval import metrics as metrics_lib
+from gans_jax.eval import network_cache
 from gans_jax.eval.inception import InceptionWeightsMissingError
 
 METRICS = ("fid", "kid", "is", "precision_recall")
@@ -76,14 +77,7 @@ class ReferenceStatistics:
               "format_version": np.asarray(_STATS_VERSION)}
     if self.features is not None:
       arrays["features"] = self.features
-    path = os.fspath(path)
-    directory = os.path.dirname(path)
-    if directory:
-      os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
+    network_cache.save_npz(path, arrays)
 
   @classmethod
   def load(cls, path: str | os.PathLike) -> ReferenceStatistics:

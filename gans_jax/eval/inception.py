@@ -501,14 +501,7 @@ def save_weights(path: str | os.PathLike, flat: Mapping[str, np.ndarray]) -> Non
   arrays = {f"params/{name}": np.asarray(value, np.float32)
             for name, value in flat.items()}
   arrays["meta/format_version"] = np.asarray(_FORMAT_VERSION)
-  path = os.fspath(path)
-  directory = os.path.dirname(path)
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(tmp, path)
+  network_cache.save_npz(path, arrays)
 
 
 def missing_weights_message(detail: str) -> str:

@@ -119,6 +119,19 @@ def he_normal_state(model: nnx.Module, seed: int) -> nnx.State:
   return state
 
 
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:
+  """Writes ``arrays`` to the ``.npz`` file ``path`` whole or not at all: into
+  a temporary file beside it, then renamed over it (its folder is created)."""
+  path = os.fspath(path)
+  directory = os.path.dirname(path)
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "wb") as f:
+    np.savez(f, **arrays)
+  os.replace(tmp, path)
+
+
 def save_network(path: str | os.PathLike, model: nnx.Module,
                  metadata: dict[str, Any]) -> None:
   """Writes ``model``'s state and ``metadata`` to a ``.npz`` file, atomically.
@@ -131,14 +144,7 @@ def save_network(path: str | os.PathLike, model: nnx.Module,
   arrays = {f"params/{k}": np.asarray(v)
             for k, v in flatten_dict(nnx.to_pure_dict(nnx.state(model))).items()}
   arrays.update({f"meta/{k}": np.asarray(v) for k, v in metadata.items()})
-  path = os.fspath(path)
-  directory = os.path.dirname(path)
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(tmp, path)
+  save_npz(path, arrays)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, np.ndarray]:
