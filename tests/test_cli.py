@@ -11,10 +11,10 @@ import sys
 import ml_collections
 import pytest
 
-from gans_jax.train import cli
 from gans_jax.train import config as config_lib
 from gans_jax.train import rerun
 from gans_jax.train import runs
+from experiment_runs import run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every experiments/<paper>.py that has a config file is an experiment.
@@ -29,11 +29,7 @@ def _experiment(name):
           importlib.import_module(f"experiments.configs.{name}"))
 
 
-def _main(name, *flags):
-  module, _ = _experiment(name)
-  return cli.main(module.train_and_evaluate, default_config=module.CONFIG_FILE,
-                  validate=module.validate,
-                  argv=[os.path.join(ROOT, "experiments", f"{name}.py"), *flags])
+_main = run_experiment
 
 
 def _script(name, *flags, env=None):

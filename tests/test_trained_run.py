@@ -15,7 +15,7 @@ import pytest
 
 import gans_jax as gj
 from gans_jax.train import checkpoint as checkpoint_lib
-from gans_jax.train import cli
+from experiment_runs import environment, run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # experiment -> its smoke preset and overrides (f-GAN's mixture, a run per
@@ -28,23 +28,12 @@ NUM = 5
 
 @pytest.fixture(autouse=True, scope="module")
 def _caches(tmp_path_factory):
-  saved = {k: os.environ.get(k) for k in ("GANS_JAX_COMPILATION_CACHE",
-                                          "GANS_JAX_CACHE_DIR")}
-  os.environ["GANS_JAX_COMPILATION_CACHE"] = "0"
-  os.environ["GANS_JAX_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "cache")
-  yield
-  for key, value in saved.items():
-    if value is None:
-      os.environ.pop(key, None)
-    else:
-      os.environ[key] = value
+  with environment(GANS_JAX_COMPILATION_CACHE="0",
+                   GANS_JAX_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cache")):
+    yield
 
 
-def _main(name, *flags):
-  module = importlib.import_module(f"experiments.{name}")
-  return cli.main(module.train_and_evaluate, default_config=module.CONFIG_FILE,
-                  validate=module.validate,
-                  argv=[os.path.join(ROOT, "experiments", f"{name}.py"), *flags])
+_main = run_experiment
 
 
 def _config(name):

@@ -19,8 +19,8 @@ from experiments import translation
 from experiments.configs import cyclegan as cyclegan_config
 from experiments.configs import dcgan as dcgan_config
 from experiments.configs import pix2pix as pix2pix_config
-from gans_jax.train import cli
 from gans_jax.train import config as config_lib
+from experiment_runs import environment, run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,27 +31,16 @@ def quick_cache(tmp_path_factory):
   classifiers), so that the evaluations do not train the full ones."""
   from gans_jax.eval import domain, segmentation
   cache = tmp_path_factory.mktemp("cache")
-  saved = {k: os.environ.get(k) for k in ("GANS_JAX_CACHE_DIR",
-                                          "GANS_JAX_COMPILATION_CACHE")}
-  os.environ.update(GANS_JAX_CACHE_DIR=str(cache), GANS_JAX_COMPILATION_CACHE="0")
-  segmentation.train_facade_segmenter(image_size=32, num_steps=3).save(
-      cache / "facade_segmenter_32.npz")
-  for task, name in (("digit", "digit_cross_domain_classifier.npz"),
-                     ("domain", "digit_domain_classifier.npz")):
-    domain.train_digit_domain_classifier(task, num_steps=3).save(cache / name)
-  yield cache
-  for key, value in saved.items():
-    if value is None:
-      os.environ.pop(key, None)
-    else:
-      os.environ[key] = value
+  with environment(GANS_JAX_CACHE_DIR=str(cache), GANS_JAX_COMPILATION_CACHE="0"):
+    segmentation.train_facade_segmenter(image_size=32, num_steps=3).save(
+        cache / "facade_segmenter_32.npz")
+    for task, name in (("digit", "digit_cross_domain_classifier.npz"),
+                       ("domain", "digit_domain_classifier.npz")):
+      domain.train_digit_domain_classifier(task, num_steps=3).save(cache / name)
+    yield cache
 
 
-def _main(name, *flags):
-  module = importlib.import_module(f"experiments.{name}")
-  return cli.main(module.train_and_evaluate, default_config=module.CONFIG_FILE,
-                  validate=module.validate,
-                  argv=[os.path.join(ROOT, "experiments", f"{name}.py"), *flags])
+_main = run_experiment
 
 
 @pytest.mark.slow

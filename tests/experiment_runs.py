@@ -1,0 +1,33 @@
+"""Helpers for tests that run experiments through the command line in-process."""
+
+import contextlib
+import importlib
+import os
+
+from gans_jax.train import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_experiment(name: str, *flags: str) -> int:
+  """``python experiments/<name>.py FLAGS``, in this process; the exit code."""
+  module = importlib.import_module(f"experiments.{name}")
+  return cli.main(module.train_and_evaluate, default_config=module.CONFIG_FILE,
+                  validate=module.validate,
+                  argv=[os.path.join(ROOT, "experiments", f"{name}.py"), *flags])
+
+
+@contextlib.contextmanager
+def environment(**values: str):
+  """Sets environment variables, and restores their earlier values (or
+  absence) on leaving."""
+  saved = {key: os.environ.get(key) for key in values}
+  os.environ.update(values)
+  try:
+    yield
+  finally:
+    for key, value in saved.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
