@@ -399,19 +399,18 @@ def write_test_report(workdir: str, step: int, results: dict[str, float],
   """
   if jax.process_index() != 0:
     return
-  rows = ["| metric | generated | real images |", "|---|---|---|"]
-  for name, value in results.items():
-    if name.endswith("_real"):
-      continue
-    real = results.get(f"{name}_real")
-    cell = lambda v: "" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
-    rows.append(f"| {name.removeprefix('eval/')} | {cell(value)} | {cell(real)} |")
-  with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
-    f.write(f"Results at step {step}\n\n" + "\n".join(rows) + "\n")
   sizes = {len(images) for images in columns.values()}
   if len(sizes) != 1:
     raise ValueError(f"the columns must hold as many images each, got "
                      f"{ {k: len(v) for k, v in columns.items()} }")
+  cell = lambda v: "" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+  rows = ["| metric | generated | real images |", "|---|---|---|"]
+  for name, value in results.items():
+    if not name.endswith("_real"):
+      rows.append(f"| {name.removeprefix('eval/')} | {cell(value)} "
+                  f"| {cell(results.get(f'{name}_real'))} |")
+  with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
+    f.write(f"Results at step {step}\n\n" + "\n".join(rows) + "\n")
   gallery = os.path.join(workdir, "test_results")
   os.makedirs(os.path.join(gallery, "images"), exist_ok=True)
   names = [html.escape(name) for name in columns]
