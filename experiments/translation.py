@@ -95,6 +95,10 @@ def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
   config_lib.check_choice(config, "data.flip", (False, True))
   config_lib.check_choice(config, "eval.mode", EVAL_MODES)
   common.validate_split(config, "eval.split")
+  if config.data.dataset == "facades":
+    from gans_jax.data import synthetic_facades
+    config_lib.check_choice(config, "eval.split",
+                            tuple(synthetic_facades.FACADES_SPLITS))
   for field in ("eval.num_test", "eval.batch_size", "eval.grid_examples",
                 "eval.num_saved"):
     config_lib.check_positive_int(config, field)

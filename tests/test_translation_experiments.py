@@ -159,3 +159,12 @@ def test_the_test_report_holds_every_number_and_every_test_image(tmp_path):
   with pytest.raises(ValueError, match="as many images"):
     translation.write_test_report(str(tmp_path), 12, results,
                                   {"a": columns["real_A"], "b": columns["real_B"][:2]})
+
+
+def test_a_split_the_synthetic_facades_lack_is_refused_by_validation():
+  config = pix2pix_config.get_config("smoke")
+  config.eval.split = "AtoB"
+  with pytest.raises(ValueError, match="eval.split"):
+    pix2pix.validate(config)
+  config.eval.split = "validation"
+  pix2pix.validate(config)
