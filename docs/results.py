@@ -16,7 +16,8 @@ A run's ``metrics`` are its ``results.json`` (the names a run writes, e.g.
 ``{NAME:SPEC}`` (a format spec); ``NAME`` is looked up in the run's metrics,
 then the run's other fields, then the row's, and a cell with a missing field
 reads "—". A row may replace the table's templates with its own ``cells``
-(the scores of real images, written by the same run under other names).
+(the scores of real images, written by the same run under other names), and
+may name another paper's run as ``PAPER:RUN``.
 
 ``python docs/results.py`` rewrites every generated block: the table
 ``TABLE`` between ``<!-- results:TABLE -->`` and ``<!-- /results:TABLE -->``
@@ -92,8 +93,14 @@ def fill(template: str, *scopes: dict) -> str:
   return MISSING if missing else text
 
 
-def _row_cells(table: dict, row: dict, record: dict) -> list[str]:
-  run = record["runs"][row["run"]]
+def find_run(records: dict[str, dict], paper: str, name: str) -> dict:
+  """The run ``name`` of ``paper``, or ``OTHER:RUN``: a run of another paper."""
+  if ":" in name:
+    paper, name = name.split(":", 1)
+  return records[paper]["runs"][name]
+
+
+def _row_cells(table: dict, row: dict, run: dict) -> list[str]:
   cells = [fill(t, run["metrics"], run, row)
            for t in row.get("cells", table["cells"])]
   if run.get("stale"):
@@ -113,6 +120,8 @@ def provenance(run_name: str, run: dict, label: str) -> str:
     parts.append(run["machine"])
   if run.get("wall_time"):
     parts.append(f"wall time {run['wall_time']}")
+  if run.get("cpu_time"):
+    parts.append(f"CPU time {run['cpu_time']}")
   if run.get("timing"):
     parts.append(run["timing"])
   line = f"- **{label}** (`{run_name}`): " + "; ".join(parts) + "."
@@ -121,17 +130,18 @@ def provenance(run_name: str, run: dict, label: str) -> str:
   return line
 
 
-def render_table(record: dict, table_name: str) -> str:
+def render_table(records: dict[str, dict], paper: str, table_name: str) -> str:
   """The Markdown of one table, with the provenance of its runs under it."""
-  table = record["tables"][table_name]
+  table = records[paper]["tables"][table_name]
+  run = lambda name: find_run(records, paper, name)
   lines = ["| " + " | ".join(table["columns"]) + " |",
            "|" + "---|" * len(table["columns"])]
   labels: dict[str, str] = {}
   for row in table["rows"]:
-    lines.append("| " + " | ".join(_row_cells(table, row, record)) + " |")
+    lines.append("| " + " | ".join(_row_cells(table, row, run(row["run"]))) + " |")
     labels.setdefault(row["run"], row.get("label", row["name"]))
   lines += ["", "Measured by:", ""]
-  lines += [provenance(name, record["runs"][name], label)
+  lines += [provenance(name, run(name), label)
             for name, label in labels.items()]
   return "\n".join(lines)
 
@@ -170,7 +180,8 @@ def expected_files(root: str = ROOT) -> dict[str, str]:
     path = record["page"]
     text = out.get(path) or open(os.path.join(root, path), encoding="utf-8").read()
     for table in record["tables"]:
-      text = _replace_block(text, f"results:{table}", render_table(record, table), path)
+      text = _replace_block(text, f"results:{table}",
+                            render_table(records, name, table), path)
     out[path] = text
   readme = open(os.path.join(root, README), encoding="utf-8").read()
   out[README] = _replace_block(readme, "experiments", render_experiments(records),
