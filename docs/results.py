@@ -75,22 +75,20 @@ def save(paper: str, record: dict, root: str = ROOT) -> None:
 
 # --------------------------------------------------------------- rendering --
 
+def _lookup(name: str, scopes: tuple[dict, ...]) -> Any:
+  """NAME's value in the first scope that has it, or None."""
+  return next((scope[name] for scope in scopes
+               if scope.get(name) is not None), None)
+
+
 def fill(template: str, *scopes: dict) -> str:
   """``template`` with each ``{NAME[:SPEC]}`` replaced by the first scope's
   value of NAME, formatted with SPEC; "—" when a field is in no scope."""
-  missing = False
-
-  def field(match: re.Match) -> str:
-    nonlocal missing
-    name, spec = match.group(1), match.group(2) or ""
-    for scope in scopes:
-      if name in scope and scope[name] is not None:
-        return format(scope[name], spec)
-    missing = True
-    return ""
-
-  text = _FIELD.sub(field, template)
-  return MISSING if missing else text
+  fields = _FIELD.findall(template)
+  if any(_lookup(name, scopes) is None for name, _ in fields):
+    return MISSING
+  return _FIELD.sub(lambda m: format(_lookup(m.group(1), scopes), m.group(2) or ""),
+                    template)
 
 
 def find_run(records: dict[str, dict], paper: str, name: str) -> dict:
