@@ -53,3 +53,136 @@ def test_every_library_module_has_a_section_in_the_api_docs():
   modules = {m.name for m in pkgutil.walk_packages(gans_jax.__path__, "gans_jax.")
              if not m.ispkg}
   assert modules - documented == set()
+
+
+# ------------------------------------------------- the recorded results --
+
+def _results_module():
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "docs_results", os.path.join(ROOT, "docs", "results.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _copy_docs(tmp_path):
+  """README.md, docs/results and docs/experiments under ``tmp_path``."""
+  import shutil
+  tmp_path.mkdir(parents=True, exist_ok=True)
+  shutil.copy(os.path.join(ROOT, "README.md"), tmp_path / "README.md")
+  for folder in ("results", "experiments"):
+    shutil.copytree(os.path.join(ROOT, "docs", folder), tmp_path / "docs" / folder)
+  return str(tmp_path)
+
+
+def test_docs_pages_and_readme_show_the_recorded_results():
+  results = _results_module()
+  assert results.stale_files() == [], (
+      "run python docs/results.py to rewrite the tables from docs/results/")
+
+
+def test_a_number_that_differs_from_the_recorded_results_is_caught(tmp_path):
+  import json
+  results = _results_module()
+  root = _copy_docs(tmp_path)
+  assert results.stale_files(root) == []
+  page = tmp_path / "docs" / "experiments" / "dcgan.md"
+  page.write_text(page.read_text(encoding="utf-8").replace("| 30.2 |", "| 30.3 |"),
+                  encoding="utf-8")
+  assert results.stale_files(root) == ["docs/experiments/dcgan.md"]
+  # A changed record changes the page it is shown on and the README's headline.
+  results.write(root)
+  record = json.loads((tmp_path / "docs" / "results" / "progan.json").read_text())
+  record["runs"]["digits"]["metrics"]["eval/classifier_fd"] = 21.04
+  (tmp_path / "docs" / "results" / "progan.json").write_text(json.dumps(record))
+  assert sorted(results.stale_files(root)) == ["README.md", "docs/experiments/progan.md"]
+  results.write(root)
+  assert "| `progan.py` (default) | 10 min 51 s | 21.0 |" in (
+      tmp_path / "docs" / "experiments" / "progan.md").read_text(encoding="utf-8")
+  assert "classifier FD 21.0," in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_cell_with_a_missing_field_reads_a_dash_and_formats_apply():
+  results = _results_module()
+  assert results.fill("{eval/a:.1f} / {n}", {"eval/a": 1.26}, {"n": 10}) == "1.3 / 10"
+  assert results.fill("{eval/a:.1f} / {n}", {"eval/a": 1.26}) == results.MISSING
+  assert results.fill("{eval/f:.1%}", {"eval/f": 0.8575}) == "85.8%"
+
+
+def test_a_run_recorded_from_its_workdir_is_shown_with_its_command_and_commit(
+    tmp_path):
+  import json
+  results = _results_module()
+  root = _copy_docs(tmp_path / "repo")
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "results.json").write_text(json.dumps(
+      {"step": 2000, "eval/classifier_fd": 27.04, "eval/classes_covered": 9,
+       "eval/class_entropy": 2.2, "eval/class_kl_to_uniform": 0.1}))
+  (workdir / "run.json").write_text(json.dumps(
+      {"experiment": "experiments.dcgan",
+       "commands": [{"step": 0, "argv": ["experiments/dcgan.py", "--config.train.seed=3"]}]}))
+  commit = "0123456789abcdef0123456789abcdef01234567"
+  run = results.run_from_workdir(str(workdir), command=None, commit=commit,
+                                 machine="8 CPU cores", wall_time="4 min")
+  assert run["command"] == "python experiments/dcgan.py --config.train.seed=3"
+  assert results.add("dcgan", "default", run, root)
+  record = results.load("dcgan", root)
+  assert record["runs"]["default"]["metrics"]["eval/classifier_fd"] == 27.04
+  page = (tmp_path / "repo" / "docs" / "experiments" / "dcgan.md").read_text(
+      encoding="utf-8")
+  assert "| `dcgan.py` (default) | 4 min | 27.0 | 9 / 10 | 2.200 |" in page
+  assert ("`python experiments/dcgan.py --config.train.seed=3` at commit `0123456`"
+          in page)
+  assert results.stale_files(root) == []
+  # A run no table names yet is recorded but shown nowhere.
+  assert not results.add("dcgan", "seed_3", run, root)
+  assert "seed_3" in results.load("dcgan", root)["runs"]
+
+
+def test_fgan_mixture_json_is_recorded_under_the_names_its_tables_use(tmp_path):
+  import json
+  results = _results_module()
+  (tmp_path / "results.json").write_text(json.dumps({"step": 1, "kl/mu_hat": 1.0}))
+  (tmp_path / "mixture.json").write_text(json.dumps({
+      "fits": {"kl": {"mu_hat": 1.0, "theta_error": 0.002}},
+      "train_test_estimates": {"kl": {"kl": 0.28, "pearson": 0.73}}}))
+  run = results.run_from_workdir(str(tmp_path), command="python experiments/fgan.py",
+                                 commit="c" * 40, machine="m")
+  metrics = run["metrics"]
+  assert metrics["kl/theta_error"] == 0.002
+  assert metrics["train_test_estimates/kl/pearson"] == 0.73
+  assert metrics["kl/mu_hat"] == 1.0
+  tables = results.load("fgan")["tables"]
+  used = set(re.findall(r"\{([^{}:]+)", json.dumps(tables)))
+  assert {"kl/theta_error", "train_test_estimates/kl/pearson"} <= used
+
+
+def test_a_stale_run_is_marked_with_its_note():
+  results = _results_module()
+  records = {name: results.load(name) for name in results.papers()}
+  text = results.render_table(records, "wgan", "digits")
+  assert "| `wgan.py` (default) † |" in text
+  assert records["wgan"]["runs"]["default"]["stale"] in text
+  assert "† " not in results.render_table(records, "dcgan", "digits").split("Measured by")[1]
+
+
+def test_every_table_row_names_a_recorded_run_with_its_command_and_commit():
+  results = _results_module()
+  records = {name: results.load(name) for name in results.papers()}
+  for paper, record in records.items():
+    for table in record["tables"].values():
+      for row in table["rows"]:
+        run = results.find_run(records, paper, row["run"])
+        assert run["command"].startswith("python "), (paper, row["run"])
+        assert re.fullmatch(r"[0-9a-f]{40}", run["commit"]), (paper, row["run"])
+
+
+def test_the_readme_is_short_and_its_local_links_resolve():
+  text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+  assert len(text.splitlines()) <= 300
+  links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+  local = [l for l in links if not l.startswith(("http://", "https://"))]
+  assert "docs/experiments/pix2pix.md" in local
+  assert [l for l in local if not os.path.exists(os.path.join(ROOT, l))] == []
