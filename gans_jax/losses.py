@@ -350,7 +350,8 @@ def feature_matching_loss(
   if distance not in _FEATURE_DISTANCES:
     raise ValueError(
         f"distance must be one of {_FEATURE_DISTANCES}, got {distance!r}.")
-  if real_features.ndim < 1 or real_features.shape[1:] != fake_features.shape[1:]:
+  if (real_features.ndim < 1
+      or real_features.shape[1:] != fake_features.shape[1:]):
     raise ValueError(
         "feature_matching_loss: real and fake features must be (B, ...) with"
         f" the same feature shape, got {real_features.shape} and"
@@ -491,7 +492,7 @@ def semi_supervised_discriminator_loss(
     raise ValueError(
         f"unlabelled_weight must be >= 0, got {unlabelled_weight}.")
   supervised = jnp.mean(semi_supervised_labelled_loss(labelled_logits, labels))
-  real_term = jnp.mean(generator_nonsaturating_loss(
-      k_plus_one_logit(unlabelled_logits)))
-  fake_term = jnp.mean(-generator_minimax_loss(k_plus_one_logit(fake_logits)))
+  # -log D(x) and -log(1 - D(G(z))), each averaged over its own batch.
+  real_term = jnp.mean(jax.nn.softplus(-k_plus_one_logit(unlabelled_logits)))
+  fake_term = jnp.mean(jax.nn.softplus(k_plus_one_logit(fake_logits)))
   return supervised + unlabelled_weight * (real_term + fake_term)

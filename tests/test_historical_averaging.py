@@ -1,4 +1,4 @@
-"""Historical averaging (Salimans et al. 2016, Section 3.3, arXiv 1606.03498)."""
+"""Historical averaging (Salimans et al. 2016, §3.3, arXiv 1606.03498)."""
 
 import jax
 import jax.numpy as jnp

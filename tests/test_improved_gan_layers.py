@@ -1,4 +1,4 @@
-"""Minibatch discrimination and virtual batch normalisation (arXiv 1606.03498)."""
+"""Minibatch discrimination and virtual batch norm (arXiv 1606.03498)."""
 
 import math
 

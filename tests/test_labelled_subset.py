@@ -17,7 +17,8 @@ def test_subset_is_balanced_and_drawn_from_each_class(digit_labels):
   assert indices.shape == (100,) and indices.dtype == np.int64
   assert len(set(indices.tolist())) == 100
   # Class 0's ten first, then class 1's, ...
-  np.testing.assert_array_equal(digit_labels[indices], np.repeat(np.arange(10), 10))
+  np.testing.assert_array_equal(digit_labels[indices],
+                                np.repeat(np.arange(10), 10))
 
 
 def test_subset_follows_the_official_rule():

@@ -64,7 +64,8 @@ def labelled_subset(labels, per_class: int, seed: int, *,
     raise ValueError(
         f"labels must be a non-empty (N,) integer array, got shape "
         f"{labels.shape} and dtype {labels.dtype}")
-  if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
+  if (isinstance(per_class, bool)
+      or not isinstance(per_class, (int, np.integer))):
     raise ValueError(f"{field} must be an int, got {per_class!r}")
   if per_class < 1:
     raise ValueError(f"{field} must be >= 1, got {per_class}")

@@ -28,7 +28,7 @@ __all__ = [
 
 
 class MinibatchDiscrimination(nnx.Module):
-  r"""Minibatch discrimination: each example's closeness to the rest of its batch.
+  r"""Minibatch discrimination: each example's closeness to the rest of the batch.
 
   .. math::
     M_i = f(x_i)\, T \in \mathbb{R}^{B \times C}, \quad
@@ -115,12 +115,13 @@ class MinibatchDiscrimination(nnx.Module):
 
 
 class VirtualBatchNorm(nnx.Module):
-  r"""Virtual batch normalisation: statistics of a fixed reference batch and of the example.
+  r"""Virtual batch norm: a fixed reference batch's statistics and the example's.
 
   .. math::
     \mu_i = \tfrac{1}{N+1}\,\bar x_i + \tfrac{N}{N+1}\,\mu_{\mathrm{ref}},
     \quad
-    \nu_i = \tfrac{1}{N+1}\,\overline{x_i^2} + \tfrac{N}{N+1}\,\nu_{\mathrm{ref}},
+    \nu_i = \tfrac{1}{N+1}\,\overline{x_i^2}
+          + \tfrac{N}{N+1}\,\nu_{\mathrm{ref}},
     \quad
     y_i = \gamma \frac{x_i - \mu_i}{\sqrt{\nu_i - \mu_i^2 + \epsilon}} + \beta,
 
@@ -193,7 +194,7 @@ class VirtualBatchNorm(nnx.Module):
     return y if self.dtype is None else y.astype(self.dtype)
 
   def __call__(self, x: Array) -> Array:
-    """Normalises (n, ..., C); in a reference pass, also stores the statistics."""
+    """Normalises (n, ..., C); a reference pass also stores the statistics."""
     if x.shape[-1] != self.num_features:
       raise ValueError(
           f"VirtualBatchNorm expects {self.num_features} channels on the "
@@ -222,7 +223,7 @@ class VirtualBatchNorm(nnx.Module):
 
 
 def virtual_batch_norm_reference(model: nnx.Module, *args, **kwargs) -> Any:
-  """Runs the reference pass: ``model(*args, **kwargs)`` with every VBN layer storing its statistics.
+  """The reference pass: ``model(*args, **kwargs)``, storing VBN statistics.
 
   .. math::
     \\mu_{\\mathrm{ref}} = \\mathbb{E}_{\\mathrm{ref}}[x], \\qquad
@@ -245,7 +246,8 @@ def virtual_batch_norm_reference(model: nnx.Module, *args, **kwargs) -> Any:
     Salimans et al., Improved Techniques for Training GANs, 2016
     (arXiv 1606.03498), Section 3.4.
   """
-  if not any(isinstance(m, VirtualBatchNorm) for _, m in nnx.iter_modules(model)):
+  if not any(isinstance(module, VirtualBatchNorm)
+             for _, module in nnx.iter_modules(model)):
     raise ValueError(
         f"{type(model).__name__} has no VirtualBatchNorm layer: there are no "
         "reference statistics to set")

@@ -48,6 +48,10 @@ class HistoricalAverage(struct.PyTreeNode):
       dtypes of the parameters (floating leaves averaged in at least
       float32).
     count: :math:`t`, an int32 scalar.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Section 3.3.
   """
 
   mean: PyTree
