@@ -33,6 +33,7 @@ from gans_jax.data.images import folder_source
 from gans_jax.data.images import make_image_source
 from gans_jax.data.images import source_has_labels
 from gans_jax.data.images import tfds_source
+from gans_jax.data.labelled import labelled_subset
 from gans_jax.data.paired import AlignedSource
 from gans_jax.data.paired import DIRECTIONS
 from gans_jax.data.paired import PairedBatches
@@ -100,6 +101,7 @@ __all__ = [
     "folder_source",
     "gaussian_mixture",
     "get_toy",
+    "labelled_subset",
     "load_digits_split",
     "load_facades",
     "load_font_digits",

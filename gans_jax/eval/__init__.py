@@ -41,6 +41,7 @@ _EXPORTS = {
     "class_spread": "classifier",
     "class_spread_from_labels": "classifier",
     "classifier_frechet_distance": "classifier",
+    "classifier_inception_score": "classifier",
     "digit_metrics": "classifier",
     "load_or_train_digit_classifier": "classifier",
     "train_digit_classifier": "classifier",

@@ -27,6 +27,8 @@ from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
+from gans_jax.nn.improved import (MinibatchDiscrimination, VirtualBatchNorm,
+                                  virtual_batch_norm_reference)
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
                                 conv_transpose2x_direct,
@@ -67,6 +69,7 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
+    "MinibatchDiscrimination",
     "PatchGANDiscriminator",
     "PixelGANDiscriminator",
     "ProGANCritic",
@@ -78,6 +81,7 @@ __all__ = [
     "SUPPORTED_IMAGE_SIZES",
     "TRANSLATION_NORMS",
     "UNetGenerator",
+    "VirtualBatchNorm",
     "build_module",
     "conv_transpose2x_direct",
     "conv_transpose2x_implementation",
@@ -103,4 +107,5 @@ __all__ = [
     "progan_schedule",
     "reflect_pad",
     "upsample_nearest",
+    "virtual_batch_norm_reference",
 ]

@@ -29,10 +29,13 @@ _EXPORTS = {
     "GANState": "state", "Network": "state", "OptimizerGroup": "state",
     "TrainState": "state", "count_params": "state", "ema_network": "state",
     "clip_weights": "updates", "ema_update": "updates",
+    "HistoricalAverage": "averaging", "historical_average_init": "averaging",
+    "historical_average_update": "averaging",
+    "historical_averaging_penalty": "averaging",
     "MetricWriter": "writer", "read_metrics": "writer",
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "distributed", "image_pool", "keys",
-               "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
+_SUBMODULES = ("averaging", "checkpoint", "cli", "config", "distributed",
+               "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 

@@ -1,0 +1,258 @@
+"""Layers of "Improved Techniques for Training GANs" (Salimans et al. 2016).
+
+- :class:`MinibatchDiscrimination`: closeness of each example to the others
+  of its minibatch, appended to the discriminator's features (Section 3.2).
+- :class:`VirtualBatchNorm`: normalisation by a fixed reference batch's
+  statistics combined with the example's own (Section 3.4), with
+  :func:`virtual_batch_norm_reference`, the pass over the reference batch
+  that sets those statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from gans_jax.nn.layers import Initializer, dcgan_scale_init
+
+Array = jax.Array
+
+__all__ = [
+    "MinibatchDiscrimination",
+    "VirtualBatchNorm",
+    "virtual_batch_norm_reference",
+]
+
+
+class MinibatchDiscrimination(nnx.Module):
+  r"""Minibatch discrimination: each example's closeness to the rest of the batch.
+
+  .. math::
+    M_i = f(x_i)\, T \in \mathbb{R}^{B \times C}, \quad
+    c_b(x_i, x_j) = \exp\big(-\lVert M_{i,b} - M_{j,b} \rVert_{L_1}\big),
+    \quad
+    o(x_i)_b = \sum_{j \ne i} c_b(x_i, x_j) + \beta_b,
+
+  with :math:`T` a tensor of shape ``(A, B, C)``, and the layer returns
+  :math:`[f(x_i), o(x_i)]`, shape ``(n, A + B)``.
+
+  The sum leaves out :math:`j = i`, as the official code does (it adds
+  :math:`10^6` to the diagonal of the distances): the paper's
+  :math:`\sum_{j=1}^{n}` includes :math:`c_b(x_i, x_i) = 1`, a constant that
+  only shifts :math:`o`, which the bias :math:`\beta` absorbs. So a batch of
+  one example gives :math:`o = \beta`.
+
+  Sizes: ``num_kernels`` B = 100 and ``kernel_dim`` C = 5 by default, both
+  the paper's and the official CIFAR-10 / SVHN code's (the ImageNet code
+  uses 300 x 50). Departures from the official code: :math:`T` is a plain
+  parameter drawn from N(0, 0.05²) (the official layer weight-normalises it
+  with a learned per-(b, c) log-scale and sets that scale and
+  :math:`\beta` by data-dependent initialisation), and :math:`\beta` starts
+  at -1, the official initial value.
+
+  Parameters: ``kernel`` :math:`T` (A, B, C), ``bias`` :math:`\beta` (B,).
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Section 3.2; openai/improved-gan, nn.py
+    (``MinibatchLayer``).
+  """
+
+  def __init__(self, in_features: int, *, num_kernels: int = 100,
+               kernel_dim: int = 5,
+               kernel_init: Initializer = nnx.initializers.normal(0.05),
+               bias_init: Initializer = nnx.initializers.constant(-1.0),
+               rngs: nnx.Rngs):
+    """Builds the layer.
+
+    Args:
+      in_features: A, the size of the (flattened) input features.
+      num_kernels: B, the number of closeness features appended.
+      kernel_dim: C, the dimension each kernel compares in.
+      kernel_init: initialiser of :math:`T`.
+      bias_init: initialiser of :math:`\\beta`.
+      rngs: parameter initialisation keys.
+    """
+    for name, value in (("in_features", in_features),
+                        ("num_kernels", num_kernels),
+                        ("kernel_dim", kernel_dim)):
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    self.in_features = in_features
+    self.num_kernels = num_kernels
+    self.kernel_dim = kernel_dim
+    self.kernel = nnx.Param(
+        kernel_init(rngs.params(), (in_features, num_kernels, kernel_dim)))
+    self.bias = nnx.Param(bias_init(rngs.params(), (num_kernels,)))
+
+  def closeness(self, x: Array) -> Array:
+    """The minibatch features :math:`o(x_i)`, shape (n, num_kernels).
+
+    Args:
+      x: features (n, ...) whose trailing axes flatten to ``in_features``.
+
+    Returns:
+      :math:`o(x_i)` for every example of the batch.
+    """
+    features = x.reshape(x.shape[0], -1)
+    if features.shape[1] != self.in_features:
+      raise ValueError(
+          f"MinibatchDiscrimination expects {self.in_features} features per "
+          f"example, got input of shape {x.shape}")
+    m = jnp.einsum("na,abc->nbc", features, self.kernel[...])
+    l1 = jnp.sum(jnp.abs(m[:, None] - m[None, :]), axis=-1)  # (n, n, B)
+    others = 1.0 - jnp.eye(x.shape[0], dtype=m.dtype)
+    closeness = jnp.sum(jnp.exp(-l1) * others[..., None], axis=1)
+    return closeness + self.bias[...]
+
+  def __call__(self, x: Array) -> Array:
+    """Maps features (n, ...) to (n, in_features + num_kernels)."""
+    features = x.reshape(x.shape[0], -1)
+    return jnp.concatenate([features, self.closeness(x)], axis=-1)
+
+
+class VirtualBatchNorm(nnx.Module):
+  r"""Virtual batch norm: a fixed reference batch's statistics and the example's.
+
+  .. math::
+    \mu_i = \tfrac{1}{N+1}\,\bar x_i + \tfrac{N}{N+1}\,\mu_{\mathrm{ref}},
+    \quad
+    \nu_i = \tfrac{1}{N+1}\,\overline{x_i^2}
+          + \tfrac{N}{N+1}\,\nu_{\mathrm{ref}},
+    \quad
+    y_i = \gamma \frac{x_i - \mu_i}{\sqrt{\nu_i - \mu_i^2 + \epsilon}} + \beta,
+
+  per channel (the last axis), where :math:`\bar x_i` and
+  :math:`\overline{x_i^2}` are example :math:`i`'s own mean and mean square
+  over its spatial positions (the value itself for a ``(n, C)`` input), and
+  :math:`\mu_{\mathrm{ref}}, \nu_{\mathrm{ref}}` are the mean and mean square
+  of the :math:`N` reference examples over batch and positions. These are
+  the statistics of the :math:`N + 1` examples "reference batch plus
+  :math:`x_i`", so no example's output depends on the others of its batch.
+
+  The reference batch, chosen once at the start of training, is itself
+  normalised with its own statistics only. Those statistics are variables of
+  the module (``reference_mean``, ``reference_mean_square``, kind
+  ``nnx.BatchStat``), so they live in the training state and a checkpoint
+  restores them exactly. They are set by a *reference pass*: calling the
+  model on the reference batch inside :func:`virtual_batch_norm_reference`
+  (or with ``reference_pass = True``). As in the paper and the official
+  code, every training step runs the reference pass first, with the current
+  parameters and inside the same differentiated function, so the gradient
+  flows through the reference statistics too; the layer then uses the
+  statistics of the latest reference pass (for sampling after training:
+  those of the last step, or a fresh pass).
+
+  Parameters (the official VBN): ``scale`` :math:`\gamma` ~ N(1, 0.02²),
+  ``bias`` :math:`\beta` = 0; :math:`\epsilon = 10^{-5}`.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Section 3.4; openai/improved-gan, imagenet/model.py
+    (``VBN``).
+  """
+
+  def __init__(self, num_features: int, *, reference_size: int,
+               epsilon: float = 1e-5,
+               scale_init: Initializer = dcgan_scale_init,
+               bias_init: Initializer = nnx.initializers.zeros,
+               dtype: Any = None, rngs: nnx.Rngs):
+    """Builds the layer.
+
+    Args:
+      num_features: number of channels C (the last axis).
+      reference_size: N, the number of examples in the reference batch.
+      epsilon: added to the variance.
+      scale_init: initialiser of :math:`\\gamma`.
+      bias_init: initialiser of :math:`\\beta`.
+      dtype: computation dtype (``None``: float32); statistics are computed
+        in float32 and parameters stay float32.
+      rngs: parameter initialisation keys.
+    """
+    if (isinstance(reference_size, bool) or not isinstance(reference_size, int)
+        or reference_size < 1):
+      raise ValueError(
+          f"reference_size must be an int >= 1, got {reference_size!r}")
+    self.num_features = num_features
+    self.reference_size = reference_size
+    self.epsilon = epsilon
+    self.dtype = dtype
+    self.reference_pass = False
+    self.scale = nnx.Param(scale_init(rngs.params(), (num_features,)))
+    self.bias = nnx.Param(bias_init(rngs.params(), (num_features,)))
+    self.reference_mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
+    self.reference_mean_square = nnx.BatchStat(
+        jnp.ones((num_features,), jnp.float32))
+
+  def _normalize(self, x: Array, mean: Array, mean_square: Array) -> Array:
+    variance = jnp.maximum(mean_square - jnp.square(mean), 0.0)
+    y = (x - mean) * jax.lax.rsqrt(variance + self.epsilon)
+    y = y * self.scale[...] + self.bias[...]
+    return y if self.dtype is None else y.astype(self.dtype)
+
+  def __call__(self, x: Array) -> Array:
+    """Normalises (n, ..., C); a reference pass also stores the statistics."""
+    if x.shape[-1] != self.num_features:
+      raise ValueError(
+          f"VirtualBatchNorm expects {self.num_features} channels on the "
+          f"last axis, got input of shape {x.shape}")
+    x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    if self.reference_pass:
+      if x.shape[0] != self.reference_size:
+        raise ValueError(
+            f"the reference batch has {x.shape[0]} examples but the layer was "
+            f"built with reference_size={self.reference_size}")
+      axes = tuple(range(x.ndim - 1))
+      mean = jnp.mean(x32, axis=axes)
+      mean_square = jnp.mean(jnp.square(x32), axis=axes)
+      self.reference_mean[...] = mean
+      self.reference_mean_square[...] = mean_square
+      return self._normalize(x32, mean, mean_square)
+    own_axes = tuple(range(1, x.ndim - 1))
+    own_mean = jnp.mean(x32, axis=own_axes, keepdims=True)
+    own_mean_square = jnp.mean(jnp.square(x32), axis=own_axes, keepdims=True)
+    new_weight = 1.0 / (self.reference_size + 1.0)
+    mean = (new_weight * own_mean
+            + (1.0 - new_weight) * self.reference_mean[...])
+    mean_square = (new_weight * own_mean_square
+                   + (1.0 - new_weight) * self.reference_mean_square[...])
+    return self._normalize(x32, mean, mean_square)
+
+
+def virtual_batch_norm_reference(model: nnx.Module, *args, **kwargs) -> Any:
+  """The reference pass: ``model(*args, **kwargs)``, storing VBN statistics.
+
+  .. math::
+    \\mu_{\\mathrm{ref}} = \\mathbb{E}_{\\mathrm{ref}}[x], \\qquad
+    \\nu_{\\mathrm{ref}} = \\mathbb{E}_{\\mathrm{ref}}[x^2]
+
+  at the input of each :class:`VirtualBatchNorm` of ``model``, in order, the
+  reference batch normalised by these statistics alone (Section 3.4). Call
+  it on the reference batch at the start of each step, in the function that
+  is differentiated, then call the model on the training batch.
+
+  Args:
+    model: a module containing at least one :class:`VirtualBatchNorm`.
+    *args: the reference batch and any other positional inputs of the model.
+    **kwargs: keyword inputs of the model.
+
+  Returns:
+    The model's output on the reference batch.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Section 3.4.
+  """
+  if not any(isinstance(module, VirtualBatchNorm)
+             for _, module in nnx.iter_modules(model)):
+    raise ValueError(
+        f"{type(model).__name__} has no VirtualBatchNorm layer: there are no "
+        "reference statistics to set")
+  model.set_attributes(VirtualBatchNorm, reference_pass=True)
+  try:
+    return model(*args, **kwargs)
+  finally:
+    model.set_attributes(VirtualBatchNorm, reference_pass=False)
