@@ -68,7 +68,6 @@ _EXPORTS = {
     "inception_score": "metrics",
     "kernel_inception_distance": "metrics",
     "precision_recall": "metrics",
-    "PACGAN_NUM_SAMPLES": "modes",
     "classify_channels": "modes",
     "expected_modes_covered": "modes",
     "stacked_digit_modes": "modes",
