@@ -345,8 +345,9 @@ def reconstruction_energy(inputs: ArrayLike, reconstructions: ArrayLike) -> Arra
   over the :math:`d` entries of one example. The paper writes the norm
   :math:`\lVert \mathrm{Dec}(\mathrm{Enc}(x)) - x \rVert`; the mean of squares
   is the usual choice in practice and does not grow with the image size, so
-  the margin of :func:`discriminator_energy_loss` is set on this scale
-  (at most 4 for images in ``[-1, 1]``).
+  the margin of :func:`discriminator_energy_loss` is set on this per-entry
+  scale (an autoencoder that outputs zeros gives data in ``[-1, 1]`` an
+  energy of at most 1).
 
   Args:
     inputs: the discriminator's inputs ``(B, ...)``.
