@@ -13,6 +13,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("losses", "divergences", "penalties", "nn", "train", "data", "eval")
+_SUBMODULES += ("noise",)  # instance noise for the discriminator's inputs
 __all__ = list(_SUBMODULES)
 
 

@@ -19,6 +19,8 @@ treated element-wise.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -120,6 +122,25 @@ def generator_nonsaturating_loss(fake_logits: ArrayLike) -> Array:
   return jax.nn.softplus(-jnp.asarray(fake_logits))
 
 
+class LeastSquaresCoding(NamedTuple):
+  """LSGAN's targets: ``a`` for fakes and ``b`` for reals in the
+  discriminator loss, ``c`` for fakes in the generator loss."""
+
+  a: float
+  b: float
+  c: float
+
+
+LEAST_SQUARES_CODINGS: dict[str, LeastSquaresCoding] = {
+    # Equation 9, c = b: the coding of the paper's experiments and code.
+    "0-1-1": LeastSquaresCoding(a=0.0, b=1.0, c=1.0),
+    # Equation 8, b - c = 1 and b - a = 2: minimising the Pearson chi^2
+    # divergence between p_data + p_g and 2 p_g (Section 3.2.2).
+    "-1-1-0": LeastSquaresCoding(a=-1.0, b=1.0, c=0.0),
+}
+"""The two a-b-c codings of the LSGAN paper, by name."""
+
+
 def discriminator_least_squares_loss(
     real_outputs: ArrayLike,
     fake_outputs: ArrayLike,
@@ -132,7 +153,12 @@ def discriminator_least_squares_loss(
   .. math::
     L_D = \tfrac12 (D(x) - b)^2 + \tfrac12 (D(G(z)) - a)^2
 
-  where :math:`D` is the raw (linear) discriminator output.
+  where :math:`D` is the raw (linear) discriminator output. The defaults are
+  the 0-1-1 coding; the paper's other coding, -1-1-0, is
+  ``a=-1, b=1`` (with ``c=0`` in the generator loss). Both are in
+  ``LEAST_SQUARES_CODINGS``: ``coding = LEAST_SQUARES_CODINGS['-1-1-0']``,
+  then ``a=coding.a, b=coding.b`` here and ``c=coding.c`` in
+  :func:`generator_least_squares_loss`.
 
   Args:
     real_outputs: discriminator outputs on real data.
@@ -163,6 +189,9 @@ def generator_least_squares_loss(
 
   .. math::
     L_G = \tfrac12 (D(G(z)) - c)^2
+
+  The default ``c = 1`` is the 0-1-1 coding; the -1-1-0 coding has ``c = 0``
+  (``LEAST_SQUARES_CODINGS``).
 
   Args:
     fake_outputs: discriminator outputs on generated data.
@@ -496,3 +525,139 @@ def semi_supervised_discriminator_loss(
   real_term = jnp.mean(jax.nn.softplus(-k_plus_one_logit(unlabelled_logits)))
   fake_term = jnp.mean(jax.nn.softplus(k_plus_one_logit(fake_logits)))
   return supervised + unlabelled_weight * (real_term + fake_term)
+# Energy-based GAN (EBGAN): an autoencoder discriminator whose energy is its
+# reconstruction error, a margin loss for it, and the pulling-away term.
+# ---------------------------------------------------------------------------
+
+EBGAN_PULLING_AWAY_WEIGHT = 0.1
+"""The weight :math:`\\lambda_{PT}` of the pulling-away term in EBGAN-PT."""
+
+
+def reconstruction_energy(inputs: ArrayLike, reconstructions: ArrayLike) -> Array:
+  r"""EBGAN's energy: the mean squared reconstruction error of each example.
+
+  .. math::
+    D(x) = \frac{1}{d} \lVert \mathrm{Dec}(\mathrm{Enc}(x)) - x \rVert_2^2
+
+  over the :math:`d` entries of one example. The paper writes the norm
+  :math:`\lVert \mathrm{Dec}(\mathrm{Enc}(x)) - x \rVert`; the mean of squares
+  is the usual choice in practice and does not grow with the image size, so
+  the margin of :func:`discriminator_energy_loss` is set on this per-entry
+  scale (an autoencoder that outputs zeros gives data in ``[-1, 1]`` an
+  energy of at most 1).
+
+  Args:
+    inputs: the discriminator's inputs ``(B, ...)``.
+    reconstructions: the autoencoder's outputs, same shape.
+
+  Returns:
+    Energies of shape ``(B,)``, each >= 0.
+
+  References:
+    Zhao, Mathieu & LeCun, Energy-based Generative Adversarial Network, 2017
+    (arXiv 1609.03126), Section 2.3.
+  """
+  inputs = jnp.asarray(inputs)
+  reconstructions = jnp.asarray(reconstructions)
+  if inputs.shape != reconstructions.shape or inputs.ndim < 2:
+    raise ValueError(
+        "reconstruction_energy: inputs and reconstructions must share one "
+        f"(B, ...) shape, got {inputs.shape} and {reconstructions.shape}")
+  squared = jnp.square(reconstructions - inputs)
+  return jnp.mean(squared.reshape(squared.shape[0], -1), axis=1)
+
+
+def discriminator_energy_loss(
+    real_energy: ArrayLike,
+    fake_energy: ArrayLike,
+    *,
+    margin: float,
+) -> Array:
+  r"""EBGAN discriminator loss: low energy on data, at least ``margin`` on fakes.
+
+  .. math::
+    L_D = D(x) + [m - D(G(z))]^+
+
+  with :math:`[\cdot]^+ = \max(0, \cdot)`. Fakes whose energy exceeds the
+  margin :math:`m` no longer push the discriminator.
+
+  Args:
+    real_energy: energies of real data (e.g. :func:`reconstruction_energy`).
+    fake_energy: energies of generated data, same shape.
+    margin: :math:`m > 0`, on the scale of the energies; no default, since
+      it depends on the energy's definition and the data.
+
+  Returns:
+    Per-pair losses with the shape of the inputs.
+
+  References:
+    Zhao, Mathieu & LeCun, Energy-based Generative Adversarial Network, 2017
+    (arXiv 1609.03126), equation 1.
+  """
+  real_energy = jnp.asarray(real_energy)
+  fake_energy = jnp.asarray(fake_energy)
+  _check_same_shape(real_energy, fake_energy, "discriminator_energy_loss")
+  if isinstance(margin, (int, float)) and not margin > 0:
+    raise ValueError(f"margin must be positive, got {margin}.")
+  return real_energy + jax.nn.relu(margin - fake_energy)
+
+
+def generator_energy_loss(fake_energy: ArrayLike) -> Array:
+  r"""EBGAN generator loss: the energy of its samples.
+
+  .. math::
+    L_G = D(G(z))
+
+  EBGAN-PT adds ``EBGAN_PULLING_AWAY_WEIGHT * pulling_away_term(codes)`` on
+  the discriminator's codes of the same generated batch.
+
+  Args:
+    fake_energy: energies of generated data.
+
+  Returns:
+    Per-example losses with the shape of ``fake_energy``.
+
+  References:
+    Zhao, Mathieu & LeCun, Energy-based Generative Adversarial Network, 2017
+    (arXiv 1609.03126), equation 2.
+  """
+  return jnp.asarray(fake_energy)
+
+
+def pulling_away_term(codes: ArrayLike, *, epsilon: float = 1e-12) -> Array:
+  r"""EBGAN's pulling-away term: mean squared cosine between distinct codes.
+
+  .. math::
+    f_{PT}(S) = \frac{1}{N(N-1)} \sum_i \sum_{j \ne i}
+      \left(\frac{S_i^\top S_j}{\lVert S_i \rVert \lVert S_j \rVert}\right)^2
+
+  over the :math:`N` encoder codes :math:`S_i` of one generated batch. It is
+  0 for mutually orthogonal codes and 1 for parallel ones; the diagonal
+  (each code with itself, always 1) is left out. Added to the generator's
+  loss, it pushes a batch's samples apart in the code space against mode
+  collapse.
+
+  Args:
+    codes: ``(N, ...)`` codes, flattened per example; ``N >= 2``.
+    epsilon: added to each squared norm, so a zero code gives finite
+      gradients.
+
+  Returns:
+    A scalar: the batch statistic itself (nothing to reduce).
+
+  References:
+    Zhao, Mathieu & LeCun, Energy-based Generative Adversarial Network, 2017
+    (arXiv 1609.03126), Section 2.4.
+  """
+  codes = jnp.asarray(codes)
+  if codes.ndim < 2 or codes.shape[0] < 2:
+    raise ValueError(
+        "pulling_away_term needs codes of shape (N, ...) with N >= 2, got "
+        f"{codes.shape}")
+  n = codes.shape[0]
+  flat = codes.reshape(n, -1)
+  unit = flat * jax.lax.rsqrt(jnp.sum(jnp.square(flat), axis=1, keepdims=True)
+                              + epsilon)
+  cosine_squared = jnp.square(unit @ unit.T)
+  off_diagonal = jnp.where(jnp.eye(n, dtype=bool), 0.0, cosine_squared)
+  return jnp.sum(off_diagonal) / (n * (n - 1))

@@ -46,6 +46,10 @@ from gans_jax.data.paired import ordered_batches
 from gans_jax.data.paired import random_jitter
 from gans_jax.data.paired import resize_bicubic
 from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.stacked_digits import STACKED_DIGITS_MODES
+from gans_jax.data.stacked_digits import StackedDigitsBatches
+from gans_jax.data.stacked_digits import load_stacked_digits
+from gans_jax.data.stacked_digits import stack_digits
 from gans_jax.data.synthetic_facades import FACADES_SPLITS
 from gans_jax.data.synthetic_facades import FACADE_CLASSES
 from gans_jax.data.synthetic_facades import FACADE_LABEL_COLOURS
@@ -84,7 +88,9 @@ __all__ = [
     "ImageSource",
     "NUM_FACADE_CLASSES",
     "PairedBatches",
+    "STACKED_DIGITS_MODES",
     "Sharding",
+    "StackedDigitsBatches",
     "TFDS_IMAGE_DATASETS",
     "TOY_DISTRIBUTIONS",
     "ToyBatches",
@@ -105,6 +111,7 @@ __all__ = [
     "load_digits_split",
     "load_facades",
     "load_font_digits",
+    "load_stacked_digits",
     "load_unpaired_digits",
     "make_image_source",
     "make_paired_source",
@@ -117,5 +124,6 @@ __all__ = [
     "render_font_digits",
     "resize_bicubic",
     "source_has_labels",
+    "stack_digits",
     "tfds_source",
 ]

@@ -7,6 +7,8 @@
 - :mod:`~gans_jax.eval.classifier`: a small digit classifier trained on the
   built-in digits, and the Fréchet distance and class-spread metrics computed
   with it.
+- :mod:`~gans_jax.eval.modes`: the modes of stacked digits covered (of
+  1,000) and the KL divergence of their histogram to uniform (PacGAN).
 - :mod:`~gans_jax.eval.inception`: the FID Inception network in Flax NNX, its
   weight conversion (``python -m gans_jax.eval.inception``) and batched,
   sharded features.
@@ -67,6 +69,10 @@ _EXPORTS = {
     "inception_score": "metrics",
     "kernel_inception_distance": "metrics",
     "precision_recall": "metrics",
+    "classify_channels": "modes",
+    "expected_modes_covered": "modes",
+    "stacked_digit_modes": "modes",
+    "stacked_modes": "modes",
     "mean_ms_ssim": "ms_ssim",
     "ssim": "ms_ssim",
     "parzen_evaluate": "parzen",
@@ -95,6 +101,7 @@ __all__ = sorted(_EXPORTS)
 _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
                "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
                "sharpness", "swd", "toy")
+_SUBMODULES += ("modes",)
 
 
 def __getattr__(name):

@@ -6,6 +6,9 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 - generators map z (B, latent_dim) to images (B, H, W, C) in [-1, 1] (or to
   points (B, D) / [0, 1] pixels for the MLPs, by their output activation);
 - discriminators and critics map a batch to raw scores (B,), no sigmoid;
+- EBGAN's autoencoder discriminators map a batch to (energy (B,), code
+  (B, D)); :class:`Packed` makes any discriminator score packs of m samples
+  (PacGAN);
 - image-to-image translation models (pix2pix, CycleGAN) map images to images
   (``model(x, *, rngs=None)``), and their PatchGAN discriminators map images,
   with an optional ``condition`` image, to a logit map (B, h, w, 1);
@@ -25,6 +28,7 @@ that NumPy and Flax read back (:mod:`gans_jax.nn.export`).
 
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
+from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
 from gans_jax.nn.improved import (MinibatchDiscrimination, VirtualBatchNorm,
@@ -38,6 +42,7 @@ from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 get_activation,
                                 image_layer_norm, label_one_hot)
 from gans_jax.nn.mlp import MLPDiscriminator, MLPGenerator
+from gans_jax.nn.packing import Packed, pack, unpack
 from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
                                 ProGANGenerator, downscale_images, fade_reals,
                                 level_resolution, minibatch_stddev,
@@ -60,6 +65,8 @@ __all__ = [
     "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "EBGANDiscriminator",
+    "EBGANMLPDiscriminator",
     "EqualizedConv",
     "EqualizedDense",
     "GaussianSampler",
@@ -70,6 +77,7 @@ __all__ = [
     "MLPGenerator",
     "Maxout",
     "MinibatchDiscrimination",
+    "Packed",
     "PatchGANDiscriminator",
     "PixelGANDiscriminator",
     "ProGANCritic",
@@ -100,12 +108,14 @@ __all__ = [
     "mean_pool",
     "minibatch_stddev",
     "module_class",
+    "pack",
     "patchgan_output_size",
     "patchgan_receptive_field",
     "pixel_norm",
     "progan_features",
     "progan_schedule",
     "reflect_pad",
+    "unpack",
     "upsample_nearest",
     "virtual_batch_norm_reference",
 ]
