@@ -18,6 +18,10 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   state holds parameters and batch statistics, never RNG counters;
 - ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
   statistics and dropout on / off;
+- the VAE's :class:`GaussianEncoder` maps a batch to ``(mean, log_var)``
+  and its :class:`VAEDecoder` maps z to Bernoulli logits or Gaussian means;
+  ADDA's :class:`LeNetEncoder` maps digits to features (B, 500), and
+  :class:`DomainAdversary` features to source-domain logits (B,);
 - the growing ProGAN models also take ``level`` (a static Python int, the
   resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
 
@@ -26,6 +30,8 @@ spec (its class and constructor arguments) and saved to one ``.npz`` file
 that NumPy and Flax read back (:mod:`gans_jax.nn.export`).
 """
 
+from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
+                                LeNetEncoder, lenet_feature_size)
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
@@ -50,6 +56,7 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
+from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
 from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      InstanceNorm, PatchGANDiscriminator,
                                      PixelGANDiscriminator,
@@ -59,6 +66,13 @@ from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      patchgan_receptive_field, reflect_pad)
 
 __all__ = [
+    "DECODER_LIKELIHOODS",
+    "DomainAdversary",
+    "GaussianEncoder",
+    "LeNetClassifier",
+    "LeNetEncoder",
+    "VAEDecoder",
+    "lenet_feature_size",
     "ACTIVATIONS",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
