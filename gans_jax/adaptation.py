@@ -50,7 +50,7 @@ __all__ = ["ADDAParams", "ADDAOptimizerStates", "adda_adaptation_step",
 
 @jax.custom_vjp
 def gradient_reversal(x: PyTree, scale: ArrayLike) -> PyTree:
-  r"""The identity forward; multiplies the gradient by :math:`-\lambda` backward.
+  r"""Identity forward; multiplies the gradient by :math:`-\lambda` backward.
 
   .. math::
     R_\lambda(x) = x, \qquad \frac{\partial R_\lambda}{\partial x} = -\lambda I
@@ -89,7 +89,8 @@ def _gradient_reversal_backward(scale: ArrayLike, cotangent: PyTree):
   return reversed_cotangent, jnp.zeros_like(scale)
 
 
-gradient_reversal.defvjp(_gradient_reversal_forward, _gradient_reversal_backward)
+gradient_reversal.defvjp(_gradient_reversal_forward,
+                         _gradient_reversal_backward)
 
 
 def dann_lambda(progress: ArrayLike, *, gamma: float = 10.0) -> Array:

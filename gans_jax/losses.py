@@ -677,13 +677,13 @@ def _sum_per_example(values: Array) -> Array:
   """Sums ``(B, ...)`` over every axis but the first, giving ``(B,)``."""
   if values.ndim < 1:
     raise ValueError(
-        f"expected a batch of shape (B, ...), got a scalar of shape {values.shape}")
+        f"expected a batch of shape (B, ...), got the shape {values.shape}")
   return jnp.sum(values.reshape(values.shape[0], -1), axis=1)
 
 
 def reparameterize(key: Array, mean: ArrayLike, log_var: ArrayLike, *,
                    num_samples: int | None = None) -> Array:
-  r"""Draws :math:`z \sim \mathcal{N}(\mu, \sigma^2)` as a differentiable function of :math:`\mu, \sigma`.
+  r"""Draws :math:`z \sim \mathcal{N}(\mu, \sigma^2)`, differentiable in both.
 
   .. math::
     z = \mu + \sigma \odot \epsilon, \qquad
@@ -724,7 +724,7 @@ def reparameterize(key: Array, mean: ArrayLike, log_var: ArrayLike, *,
 
 
 def gaussian_kl(mean: ArrayLike, log_var: ArrayLike) -> Array:
-  r"""KL divergence of a diagonal Gaussian from the standard normal, per example.
+  r"""KL divergence of a diagonal Gaussian from N(0, I), per example.
 
   .. math::
     \mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(0, I)\big)
@@ -826,7 +826,8 @@ def gaussian_log_likelihood(mean: ArrayLike, x: ArrayLike, *,
   return _sum_per_example(jnp.broadcast_to(log_density, shape))
 
 
-def elbo(log_likelihood: ArrayLike, mean: ArrayLike, log_var: ArrayLike) -> Array:
+def elbo(log_likelihood: ArrayLike, mean: ArrayLike,
+         log_var: ArrayLike) -> Array:
   r"""The evidence lower bound of a Gaussian-encoder VAE, per example.
 
   .. math::
@@ -899,7 +900,8 @@ def importance_log_weights(log_likelihood: ArrayLike, z: ArrayLike,
   log_prior = gaussian_log_likelihood(0.0, flat(z), log_var=0.0)
   log_posterior = gaussian_log_likelihood(flat(mean), flat(z),
                                           log_var=flat(log_var))
-  return log_likelihood + (log_prior - log_posterior).reshape(log_likelihood.shape)
+  log_ratio = (log_prior - log_posterior).reshape(log_likelihood.shape)
+  return log_likelihood + log_ratio
 
 
 def iwae_bound(log_weights: ArrayLike, *, axis: int = 0) -> Array:

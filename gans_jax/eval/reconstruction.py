@@ -26,7 +26,7 @@ __all__ = ["denoising_scores", "psnr"]
 
 
 def psnr(x: ArrayLike, reference: ArrayLike, *, data_range: float) -> Array:
-  """Peak signal-to-noise ratio of each image against its clean reference, in dB.
+  """Peak signal-to-noise ratio of each image against its reference, in dB.
 
   Args:
     x: images to score, ``(B, ...)``.
@@ -54,7 +54,8 @@ def psnr(x: ArrayLike, reference: ArrayLike, *, data_range: float) -> Array:
 
 
 def denoising_scores(clean: ArrayLike, noisy: ArrayLike,
-                     denoised: ArrayLike, *, data_range: float) -> dict[str, Array]:
+                     denoised: ArrayLike, *,
+                     data_range: float) -> dict[str, Array]:
   """Mean PSNR of a denoising autoencoder's input and output, both against
   the clean images.
 

@@ -30,10 +30,10 @@ spec (its class and constructor arguments) and saved to one ``.npz`` file
 that NumPy and Flax read back (:mod:`gans_jax.nn.export`).
 """
 
-from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
-                                LeNetEncoder, lenet_feature_size)
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
+from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
+                                LeNetEncoder, lenet_feature_size)
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
@@ -56,7 +56,6 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
-from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
 from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      InstanceNorm, PatchGANDiscriminator,
                                      PixelGANDiscriminator,
@@ -64,29 +63,28 @@ from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      UNetGenerator, conv_transpose_stride2,
                                      patchgan_output_size,
                                      patchgan_receptive_field, reflect_pad)
+from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
 
 __all__ = [
-    "DECODER_LIKELIHOODS",
-    "DomainAdversary",
-    "GaussianEncoder",
-    "LeNetClassifier",
-    "LeNetEncoder",
-    "VAEDecoder",
-    "lenet_feature_size",
     "ACTIVATIONS",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
     "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "DECODER_LIKELIHOODS",
+    "DomainAdversary",
     "EBGANDiscriminator",
     "EBGANMLPDiscriminator",
     "EqualizedConv",
     "EqualizedDense",
+    "GaussianEncoder",
     "GaussianSampler",
     "Generator",
     "InstanceNorm",
     "LatentProjection",
+    "LeNetClassifier",
+    "LeNetEncoder",
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
@@ -103,6 +101,7 @@ __all__ = [
     "SUPPORTED_IMAGE_SIZES",
     "TRANSLATION_NORMS",
     "UNetGenerator",
+    "VAEDecoder",
     "VirtualBatchNorm",
     "build_module",
     "conv_transpose2x_direct",
@@ -118,6 +117,7 @@ __all__ = [
     "get_activation",
     "image_layer_norm",
     "label_one_hot",
+    "lenet_feature_size",
     "level_resolution",
     "mean_pool",
     "minibatch_stddev",

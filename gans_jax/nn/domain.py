@@ -95,9 +95,9 @@ class LeNetEncoder(nnx.Module):
     self.channels = channels
     self.features = features
     side = lenet_feature_size(image_size)
-    self.conv1 = nnx.Conv(channels, _CHANNELS[0], kernel_size=(_KERNEL, _KERNEL),
-                          padding="VALID", kernel_init=_glorot_uniform,
-                          dtype=dtype, rngs=rngs)
+    self.conv1 = nnx.Conv(channels, _CHANNELS[0],
+                          kernel_size=(_KERNEL, _KERNEL), padding="VALID",
+                          kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
     self.conv2 = nnx.Conv(_CHANNELS[0], _CHANNELS[1],
                           kernel_size=(_KERNEL, _KERNEL), padding="VALID",
                           kernel_init=_glorot_uniform, dtype=dtype, rngs=rngs)
@@ -159,7 +159,8 @@ class DomainAdversary(nnx.Module):
 
   .. math::
     h_l = \\mathrm{lrelu}_a(W_l h_{l-1} + b_l), \\qquad
-    D(f) = w^\\top h_L + b \\;\\text{ or }\\; (W_o h_L + b_o)_s - (W_o h_L + b_o)_t
+    D(f) = w^\\top h_L + b \\quad \\text{or} \\quad
+    D(f) = (W_o h_L + b_o)_{\\text{source}} - (W_o h_L + b_o)_{\\text{target}}
 
   The logit is the log-odds of the *source* domain, so the GAN losses
   apply with source = real and target = fake. With ``num_logits=2`` the

@@ -101,7 +101,7 @@ class GaussianEncoder(nnx.Module):
 
   def __call__(self, x: Array, labels: Array | None = None, *,
                rngs: Array | nnx.Rngs | None = None) -> tuple[Array, Array]:
-    """Maps images (B, *input_shape) to ``(mean, log_var)``, each (B, latent_dim).
+    """Maps images (B, *input_shape) to ``(mean, log_var)``, each (B, D).
 
     Args:
       x: inputs.
