@@ -13,9 +13,25 @@ Both methods make features of a labelled *source* domain and an unlabelled
   adversary with inverted labels; :func:`adda_adaptation_step` is that
   update, the source encoder a constant in it.
 
-The adversary's losses are the GAN's with source = real and target = fake:
-:func:`gans_jax.losses.discriminator_minimax_loss` for the adversary and
-the inverted-label mapping loss
+DANN's step, for a source batch with labels and an unlabelled target batch
+and ``p`` the training progress in ``[0, 1]``::
+
+  features = extractor(jnp.concatenate([x_source, x_target]))
+  class_loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+      classifier(features[:n_source]), y_source))
+  domain_logits = domain_classifier(
+      gradient_reversal(features, dann_lambda(p)))       # source = 1
+  domain_loss = jnp.mean(losses.discriminator_minimax_loss(
+      domain_logits[:n_source], domain_logits[n_source:]))
+  loss = class_loss + domain_loss    # minimised over all three networks
+
+(equal source and target batches; for unequal ones, average the two terms
+of the domain loss separately).
+
+In both, the domain classifier's loss is the GAN discriminator's with
+source = real and target = fake,
+:func:`gans_jax.losses.discriminator_minimax_loss`, and ADDA's
+inverted-label mapping loss is the non-saturating generator loss
 :func:`gans_jax.losses.generator_nonsaturating_loss` on the target logits.
 
 This module sits beside :mod:`gans_jax.losses`: pure functions of arrays,
@@ -59,7 +75,7 @@ def gradient_reversal(x: PyTree, scale: ArrayLike) -> PyTree:
   :math:`G_f` and the domain classifier :math:`G_d`, minimising the domain
   loss :math:`L_d(G_d(R_\lambda(G_f(x))))` descends :math:`L_d` in the
   classifier's parameters and ascends :math:`\lambda L_d` in the
-  extractor's, the saddle point of equation 9 in one gradient step. No
+  extractor's, the saddle point of DANN's objective in one gradient step. No
   gradient flows to ``scale``. Reverse mode only (``jax.grad``,
   ``jax.vjp``); ``jax.jvp`` is not defined for it.
 
@@ -73,7 +89,7 @@ def gradient_reversal(x: PyTree, scale: ArrayLike) -> PyTree:
 
   References:
     Ganin et al., Domain-Adversarial Training of Neural Networks, JMLR 2016
-    (arXiv 1505.07818), Section 4.2, equations 13-14.
+    (arXiv 1505.07818), Section 4.2.
   """
   del scale
   return x
@@ -112,7 +128,7 @@ def dann_lambda(progress: ArrayLike, *, gamma: float = 10.0) -> Array:
     :math:`\lambda_p` with the shape of ``progress``.
 
   References:
-    Ganin et al., JMLR 2016 (arXiv 1505.07818), Section 5.2.2.
+    Ganin et al., JMLR 2016 (arXiv 1505.07818), Section 5.2.
   """
   progress = jnp.asarray(progress, dtype=jnp.result_type(progress, jnp.float32))
   return 2.0 * jax.nn.sigmoid(gamma * progress) - 1.0
@@ -138,7 +154,7 @@ def dann_learning_rate(progress: ArrayLike, *, initial: float = 0.01,
     :math:`\mu_p` with the shape of ``progress``.
 
   References:
-    Ganin et al., JMLR 2016 (arXiv 1505.07818), Section 5.2.2.
+    Ganin et al., JMLR 2016 (arXiv 1505.07818), Section 5.2.
   """
   progress = jnp.asarray(progress, dtype=jnp.result_type(progress, jnp.float32))
   return initial / (1.0 + alpha * progress) ** beta
@@ -180,7 +196,7 @@ def adda_adaptation_step(
     L_{adv}(D) &= -\log D(M_s(x_s)) - \log(1 - D(M_t(x_t))) \\
     L_{M}(M_t) &= -\log D(M_t(x_t))
 
-  (equations 8 and 9; :math:`L_M` is the GAN's inverted-label loss,
+  (:math:`L_M` is the GAN's inverted-label loss,
   :func:`gans_jax.losses.generator_nonsaturating_loss`). Both gradients are
   taken at the current parameters and both optimizers step, as the authors'
   code runs the two updates together.
@@ -209,7 +225,7 @@ def adda_adaptation_step(
 
   References:
     Tzeng et al., Adversarial Discriminative Domain Adaptation, CVPR 2017
-    (arXiv 1702.05464), Section 3.2, equations 8-9.
+    (arXiv 1702.05464), Sections 3.2 and 4.
   """
   source_features = jax.lax.stop_gradient(
       encode(params.source_encoder, jnp.asarray(source_images)))

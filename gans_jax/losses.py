@@ -836,9 +836,9 @@ def elbo(log_likelihood: ArrayLike, mean: ArrayLike,
     \qquad z \sim q(z \mid x)
 
   the paper's estimator :math:`\tilde{\mathcal{L}}^B` with one sample
-  :math:`z` (equation 10): the reconstruction term is a Monte-Carlo
-  estimate, the KL term (:func:`gaussian_kl`) is exact. Training maximises
-  it, i.e. minimises ``-jnp.mean(elbo(...))``.
+  :math:`z`: the reconstruction term is a Monte-Carlo estimate, the KL term
+  (:func:`gaussian_kl`) is exact. Training maximises it, i.e. minimises
+  ``-jnp.mean(elbo(...))``.
 
   Args:
     log_likelihood: :math:`\log p(x \mid z)` of each example at its sampled
@@ -852,7 +852,7 @@ def elbo(log_likelihood: ArrayLike, mean: ArrayLike,
 
   References:
     Kingma & Welling, Auto-Encoding Variational Bayes, 2014
-    (arXiv 1312.6114), equation 10.
+    (arXiv 1312.6114), Sections 2.3 and 3.
   """
   log_likelihood = jnp.asarray(log_likelihood)
   kl = gaussian_kl(mean, log_var)
@@ -886,7 +886,7 @@ def importance_log_weights(log_likelihood: ArrayLike, z: ArrayLike,
 
   References:
     Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, 2016
-    (arXiv 1509.00519), equation 8.
+    (arXiv 1509.00519), Section 3.
   """
   z = jnp.asarray(z)
   log_likelihood = jnp.asarray(log_likelihood)
@@ -928,7 +928,7 @@ def iwae_bound(log_weights: ArrayLike, *, axis: int = 0) -> Array:
 
   References:
     Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, 2016
-    (arXiv 1509.00519), equation 8.
+    (arXiv 1509.00519), Section 3.
   """
   log_weights = jnp.asarray(log_weights)
   num_samples = log_weights.shape[axis]

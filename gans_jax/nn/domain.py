@@ -76,8 +76,8 @@ class LeNetEncoder(nnx.Module):
   the last map is 5x5x50, at 28 pixels 4x4x50.
 
   References:
-    Tzeng et al., 2017 (arXiv 1702.05464), Section 4.1; the authors'
-    ``adda/models/lenet.py``.
+    Tzeng et al., 2017 (arXiv 1702.05464), the digit experiments; the
+    authors' ``adda/models/lenet.py``.
   """
 
   def __init__(self, *, image_size: int = 32, channels: int = 1,
@@ -169,8 +169,8 @@ class DomainAdversary(nnx.Module):
   cross-entropy of that difference.
 
   References:
-    Tzeng et al., 2017 (arXiv 1702.05464), Section 4.1 (500-500-2); the
-    authors' ``adda/adversary.py``.
+    Tzeng et al., 2017 (arXiv 1702.05464), the digit experiments
+    (500-500-2); the authors' ``adda/adversary.py``.
   """
 
   def __init__(self, *, in_features: int = 500,
