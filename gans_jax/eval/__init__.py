@@ -26,6 +26,12 @@
   facades, with a small segmenter trained on their real photos.
 - :mod:`~gans_jax.eval.domain`: unpaired digit translation scores (class
   preservation, domain accuracy, cycle L1) with two small classifiers.
+- :mod:`~gans_jax.eval.likelihood`: a VAE's importance-weighted test
+  log-likelihood (IWAE, K = 5,000 samples).
+- :mod:`~gans_jax.eval.reconstruction`: PSNR, and a denoising
+  autoencoder's PSNR before and after.
+- :mod:`~gans_jax.eval.interpolation`: linear and spherical latent paths
+  and an animated GIF of their frames.
 - :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
@@ -94,6 +100,12 @@ _EXPORTS = {
     "sliced_wasserstein_distance": "swd",
     "swd_resolutions": "swd",
     "mode_metrics": "toy",
+    "lerp": "interpolation",
+    "save_gif": "interpolation",
+    "slerp": "interpolation",
+    "importance_weighted_log_likelihood": "likelihood",
+    "denoising_scores": "reconstruction",
+    "psnr": "reconstruction",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -102,6 +114,7 @@ _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
                "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
                "sharpness", "swd", "toy")
 _SUBMODULES += ("modes",)
+_SUBMODULES += ("interpolation", "likelihood", "reconstruction")
 
 
 def __getattr__(name):

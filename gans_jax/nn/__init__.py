@@ -18,6 +18,10 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   state holds parameters and batch statistics, never RNG counters;
 - ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
   statistics and dropout on / off;
+- the VAE's :class:`GaussianEncoder` maps a batch to ``(mean, log_var)``
+  and its :class:`VAEDecoder` maps z to Bernoulli logits or Gaussian means;
+  ADDA's :class:`LeNetEncoder` maps digits to features (B, 500), and
+  :class:`DomainAdversary` features to source-domain logits (B,);
 - the growing ProGAN models also take ``level`` (a static Python int, the
   resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
 
@@ -28,6 +32,8 @@ that NumPy and Flax read back (:mod:`gans_jax.nn.export`).
 
 from gans_jax.nn.dcgan import (SUPPORTED_IMAGE_SIZES, DCGANDiscriminator,
                                DCGANGenerator)
+from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
+                                LeNetEncoder, lenet_feature_size)
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
@@ -57,6 +63,7 @@ from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      UNetGenerator, conv_transpose_stride2,
                                      patchgan_output_size,
                                      patchgan_receptive_field, reflect_pad)
+from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
 
 __all__ = [
     "ACTIVATIONS",
@@ -65,14 +72,19 @@ __all__ = [
     "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "DECODER_LIKELIHOODS",
+    "DomainAdversary",
     "EBGANDiscriminator",
     "EBGANMLPDiscriminator",
     "EqualizedConv",
     "EqualizedDense",
+    "GaussianEncoder",
     "GaussianSampler",
     "Generator",
     "InstanceNorm",
     "LatentProjection",
+    "LeNetClassifier",
+    "LeNetEncoder",
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
@@ -89,6 +101,7 @@ __all__ = [
     "SUPPORTED_IMAGE_SIZES",
     "TRANSLATION_NORMS",
     "UNetGenerator",
+    "VAEDecoder",
     "VirtualBatchNorm",
     "build_module",
     "conv_transpose2x_direct",
@@ -104,6 +117,7 @@ __all__ = [
     "get_activation",
     "image_layer_norm",
     "label_one_hot",
+    "lenet_feature_size",
     "level_resolution",
     "mean_pool",
     "minibatch_stddev",
