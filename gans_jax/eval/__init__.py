@@ -26,6 +26,8 @@
   facades, with a small segmenter trained on their real photos.
 - :mod:`~gans_jax.eval.domain`: unpaired digit translation scores (class
   preservation, domain accuracy, cycle L1) with two small classifiers.
+- :mod:`~gans_jax.eval.fidelity`: PSNR and SSIM of reconstructions against
+  their references, and bicubic resampling (SRGAN's inputs and baseline).
 - :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
@@ -55,6 +57,9 @@ _EXPORTS = {
     "load_or_train_digit_domain_classifier": "domain",
     "output_spread": "domain",
     "train_digit_domain_classifier": "domain",
+    "bicubic_downsample": "fidelity",
+    "bicubic_upsample": "fidelity",
+    "psnr": "fidelity",
     "ReferenceStatistics": "fid",
     "image_quality": "fid",
     "reference_statistics": "fid",
@@ -102,6 +107,7 @@ _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
                "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
                "sharpness", "swd", "toy")
 _SUBMODULES += ("modes",)
+_SUBMODULES += ("fidelity",)
 
 
 def __getattr__(name):
