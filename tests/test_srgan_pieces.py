@@ -126,6 +126,21 @@ def test_feature_extractor_names_the_valid_layers_for_an_unknown_one():
     srgan.feature_extractor(_digit_net(), "conv2")(_images(0))
 
 
+def test_feature_maps_name_each_call_of_a_layer_used_twice():
+  class Twice(nnx.Module):
+    def __init__(self):
+      self.linear = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+
+    def __call__(self, x):
+      return self.linear(self.linear(x))
+
+  net, x = Twice(), jnp.ones((1, 2))
+  maps = srgan.feature_maps(net, x)
+  assert set(maps) == {"linear[0]", "linear[1]", "output"}
+  np.testing.assert_allclose(maps["linear[0]"], net.linear(x), rtol=1e-6)
+  np.testing.assert_allclose(maps["linear[1]"], maps["output"], rtol=1e-6)
+
+
 def test_content_loss_sends_no_gradient_into_the_fixed_network_or_the_real_images():
   graphdef, state = nnx.split(_digit_net())
   fake, real = _images(1), _images(2)

@@ -233,7 +233,8 @@ def feature_maps(module: nnx.Module, x: Array) -> dict[str, Array]:
 
   A layer's name is its attribute path joined by ``/`` (``'convs/1'`` for
   ``module.convs[1]``); a method other than ``__call__`` adds its name
-  (``'embed'``), and the module's own output is ``'output'``. These are the
+  (``'embed'``), and the module's own output is ``'output'``; a layer
+  called k times gives ``'name[0]'`` ... ``'name[k-1]'``. These are the
   outputs of the sub-modules themselves: a convolution followed by a
   functional ReLU gives its pre-activation map. Runs on a copy, so
   ``module`` is not changed.
@@ -252,8 +253,11 @@ def feature_maps(module: nnx.Module, x: Array) -> dict[str, Array]:
   maps = {}
   for path, variable in nnx.to_flat_state(captured):
     values = variable.get_value()
+    name = _layer_name(path)
     if len(values) == 1:
-      maps[_layer_name(path)] = values[0]
+      maps[name] = values[0]
+    else:
+      maps.update({f"{name}[{k}]": v for k, v in enumerate(values)})
   return maps
 
 
