@@ -266,8 +266,9 @@ def feature_extractor(module: nnx.Module, layer: str, *,
                       ) -> Callable[[Array], Array]:
   """:math:`\\phi`: images to one layer's feature map of a fixed network.
 
-  The returned function closes over the module's parameters as constants
-  behind ``jax.lax.stop_gradient``, and runs it in evaluation mode
+  The returned function closes over a snapshot of the module's parameters
+  (taken here) as constants behind ``jax.lax.stop_gradient``, and runs it in
+  evaluation mode
   (BatchNorm's running statistics, no dropout): the network is a fixed
   feature space, never trained by a loss built on it, and gradients reach
   only the images. SRGAN's :math:`\\phi_{i,j}` is taken after the
