@@ -19,6 +19,7 @@ treated element-wise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -934,3 +935,46 @@ def iwae_bound(log_weights: ArrayLike, *, axis: int = 0) -> Array:
   num_samples = log_weights.shape[axis]
   return (jax.scipy.special.logsumexp(log_weights, axis=axis)
           - jnp.log(float(num_samples)))
+# ---------------------------------------------- perceptual (content) loss --
+
+def perceptual_loss(feature_fn: Callable[[Array], Array], fake: ArrayLike,
+                    real: ArrayLike) -> Array:
+  r"""SRGAN's content loss: squared distance in a fixed network's features.
+
+  .. math::
+    l_{\phi} = \frac{1}{W H C} \sum_{x, y, c}
+      \big(\phi(I^{HR})_{x, y, c} - \phi(G(I^{LR}))_{x, y, c}\big)^2
+
+  per example, :math:`\phi` one layer's feature map of a fixed network (VGG19
+  in the paper; any trained network here, made a function of images by
+  :func:`gans_jax.nn.srgan.feature_extractor`, which holds its parameters
+  as constants behind ``stop_gradient``). The real features are a target:
+  they pass through ``jax.lax.stop_gradient``, so the loss sends gradient
+  only through the generated images. The generator's perceptual loss is
+  the mean of this plus :math:`10^{-3}` times the adversarial loss
+  (``generator_nonsaturating_loss``). With :math:`\phi` the identity it is
+  the pixel MSE of SRResNet.
+
+  Args:
+    feature_fn: ``phi(images) -> (B, ...)`` feature maps; a closure over
+      constants (its parameters get no gradient).
+    fake: generated images ``(B, H, W, C)``.
+    real: the matching real images, same shape.
+
+  Returns:
+    ``(B,)``: each example's mean squared feature difference.
+
+  References:
+    Ledig et al., Photo-Realistic Single Image Super-Resolution Using a
+    Generative Adversarial Network, 2017 (arXiv 1609.04802), equations
+    (3)-(5); Johnson, Alahi & Fei-Fei, 2016 (arXiv 1603.08155).
+  """
+  fake = jnp.asarray(fake)
+  real = jnp.asarray(real)
+  if fake.shape != real.shape:
+    raise ValueError(f"perceptual_loss: fake and real must have the same "
+                     f"shape, got {fake.shape} and {real.shape}")
+  fake_features = feature_fn(fake)
+  real_features = jax.lax.stop_gradient(feature_fn(real))
+  squared = jnp.square(real_features - fake_features)
+  return jnp.mean(squared.reshape(squared.shape[0], -1), axis=1)

@@ -13,7 +13,7 @@ from jax.scipy.stats import norm
 from jax.test_util import check_grads
 
 from gans_jax import losses
-from gans_jax.eval import interpolation, likelihood, reconstruction
+from gans_jax.eval import fidelity, interpolation, likelihood
 from gans_jax.nn import vae
 
 
@@ -251,12 +251,12 @@ def test_a_vae_step_written_from_the_pieces_raises_the_elbo():
 def test_psnr_matches_hand_values_on_the_documented_range():
   clean = jnp.zeros((2, 4, 4, 1))
   x = clean.at[0].set(0.1).at[1].set(0.01)
-  np.testing.assert_allclose(reconstruction.psnr(x, clean, data_range=1.0),
+  np.testing.assert_allclose(fidelity.psnr(x, clean, data_range=1.0),
                              [20.0, 40.0], rtol=1e-5)
-  np.testing.assert_allclose(reconstruction.psnr(x, clean, data_range=2.0),
+  np.testing.assert_allclose(fidelity.psnr(x, clean, data_range=2.0),
                              [20.0 + 20 * math.log10(2.0), 40.0 + 20 * math.log10(2.0)],
                              rtol=1e-5)
-  assert np.isposinf(reconstruction.psnr(clean, clean, data_range=1.0)).all()
+  assert np.isposinf(fidelity.psnr(clean, clean, data_range=1.0)).all()
 
 
 def test_denoising_scores_compare_both_images_with_the_clean_ones():
@@ -264,10 +264,10 @@ def test_denoising_scores_compare_both_images_with_the_clean_ones():
   noisy = clean + 0.1 * jax.random.normal(jax.random.key(1), clean.shape)
   # An autoencoder that returns its noisy input has gained nothing; scored
   # against that input instead of the clean image it would look perfect.
-  same = reconstruction.denoising_scores(clean, noisy, noisy, data_range=1.0)
+  same = fidelity.denoising_scores(clean, noisy, noisy, data_range=1.0)
   np.testing.assert_allclose(same["psnr_denoised"], same["psnr_noisy"])
   assert np.isfinite(same["psnr_denoised"]) and same["psnr_gain"] == 0
-  better = reconstruction.denoising_scores(
+  better = fidelity.denoising_scores(
       clean, noisy, clean + 0.5 * (noisy - clean), data_range=1.0)
   np.testing.assert_allclose(better["psnr_gain"], 20 * math.log10(2.0), rtol=1e-4)
 

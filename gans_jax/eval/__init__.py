@@ -28,10 +28,11 @@
   preservation, domain accuracy, cycle L1) with two small classifiers.
 - :mod:`~gans_jax.eval.likelihood`: a VAE's importance-weighted test
   log-likelihood (IWAE, K = 5,000 samples).
-- :mod:`~gans_jax.eval.reconstruction`: PSNR, and a denoising
-  autoencoder's PSNR before and after.
 - :mod:`~gans_jax.eval.interpolation`: linear and spherical latent paths
   and an animated GIF of their frames.
+- :mod:`~gans_jax.eval.fidelity`: PSNR and SSIM of reconstructions against
+  their references, a denoising autoencoder's PSNR before and after, and
+  bicubic resampling (SRGAN's inputs and baseline).
 - :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
@@ -61,6 +62,9 @@ _EXPORTS = {
     "load_or_train_digit_domain_classifier": "domain",
     "output_spread": "domain",
     "train_digit_domain_classifier": "domain",
+    "bicubic_downsample": "fidelity",
+    "bicubic_upsample": "fidelity",
+    "psnr": "fidelity",
     "ReferenceStatistics": "fid",
     "image_quality": "fid",
     "reference_statistics": "fid",
@@ -104,8 +108,7 @@ _EXPORTS = {
     "save_gif": "interpolation",
     "slerp": "interpolation",
     "importance_weighted_log_likelihood": "likelihood",
-    "denoising_scores": "reconstruction",
-    "psnr": "reconstruction",
+    "denoising_scores": "fidelity",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -114,7 +117,8 @@ _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
                "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
                "sharpness", "swd", "toy")
 _SUBMODULES += ("modes",)
-_SUBMODULES += ("interpolation", "likelihood", "reconstruction")
+_SUBMODULES += ("interpolation", "likelihood")
+_SUBMODULES += ("fidelity",)
 
 
 def __getattr__(name):

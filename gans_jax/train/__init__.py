@@ -34,8 +34,12 @@ _EXPORTS = {
     "historical_averaging_penalty": "averaging",
     "MetricWriter": "writer", "read_metrics": "writer",
 }
+_EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
+                 "unroll": "unrolled", "unrolled_gan_update": "unrolled",
+                 "unrolled_generator_loss": "unrolled"})
 _SUBMODULES = ("averaging", "checkpoint", "cli", "config", "distributed",
                "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
+_SUBMODULES += ("unrolled",)
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 
