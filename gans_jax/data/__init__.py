@@ -46,6 +46,11 @@ from gans_jax.data.paired import ordered_batches
 from gans_jax.data.paired import random_jitter
 from gans_jax.data.paired import resize_bicubic
 from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.sequences import CharacterCorpus
+from gans_jax.data.sequences import PAD
+from gans_jax.data.sequences import SequenceBatches
+from gans_jax.data.sequences import load_character_corpus
+from gans_jax.data.sequences import oracle_sequences
 from gans_jax.data.stacked_digits import STACKED_DIGITS_MODES
 from gans_jax.data.stacked_digits import StackedDigitsBatches
 from gans_jax.data.stacked_digits import load_stacked_digits
@@ -127,3 +132,5 @@ __all__ = [
     "stack_digits",
     "tfds_source",
 ]
+__all__ += ["CharacterCorpus", "PAD", "SequenceBatches",
+            "load_character_corpus", "oracle_sequences"]

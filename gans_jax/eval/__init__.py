@@ -26,6 +26,8 @@
   facades, with a small segmenter trained on their real photos.
 - :mod:`~gans_jax.eval.domain`: unpaired digit translation scores (class
   preservation, domain accuracy, cycle L1) with two small classifiers.
+- :mod:`~gans_jax.eval.text`: generated sequences: SeqGAN's oracle NLL,
+  WGAN-GP's character n-gram JS divergences, the fraction of real words.
 - :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
@@ -95,6 +97,12 @@ _EXPORTS = {
     "swd_resolutions": "swd",
     "mode_metrics": "toy",
 }
+_EXPORTS.update({
+    "ngram_js_divergence": "text",
+    "ngram_js_divergences": "text",
+    "oracle_nll": "text",
+    "word_fraction_in_vocabulary": "text",
+})
 
 __all__ = sorted(_EXPORTS)
 
@@ -102,6 +110,7 @@ _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
                "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
                "sharpness", "swd", "toy")
 _SUBMODULES += ("modes",)
+_SUBMODULES += ("text",)
 
 
 def __getattr__(name):

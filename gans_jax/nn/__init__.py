@@ -20,6 +20,9 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   statistics and dropout on / off;
 - the growing ProGAN models also take ``level`` (a static Python int, the
   resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
+- the sequence models (:mod:`gans_jax.nn.sequence`) score tokens (B, L) int
+  or per-position vectors (B, L, V) as (B,); the LSTM generator is used
+  through ``logits(tokens)`` and ``sample(key, batch, length)``.
 
 :class:`Generator` is a trained generator as a function, rebuilt from a
 spec (its class and constructor arguments) and saved to one ``.npz`` file
@@ -50,6 +53,10 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
+from gans_jax.nn.sequence import (SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS,
+                                  CNNTextDiscriminator, LSTMGenerator,
+                                  ResNetTextCritic, ResNetTextGenerator,
+                                  TextResidualBlock, embed_tokens, oracle_lstm)
 from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      InstanceNorm, PatchGANDiscriminator,
                                      PixelGANDiscriminator,
@@ -119,3 +126,6 @@ __all__ = [
     "upsample_nearest",
     "virtual_batch_norm_reference",
 ]
+__all__ += ["CNNTextDiscriminator", "LSTMGenerator", "ResNetTextCritic",
+            "ResNetTextGenerator", "SEQGAN_FILTER_SIZES", "SEQGAN_NUM_FILTERS",
+            "TextResidualBlock", "embed_tokens", "oracle_lstm"]
