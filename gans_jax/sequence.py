@@ -75,7 +75,8 @@ def rollout_rewards(
       prefix=p, prefix_length=t)`` for a :class:`gans_jax.nn.LSTMGenerator`.
       It is called with ``N = num_rollouts * B`` (the batch tiled).
     discriminator_fn: ``(N, T)`` tokens to ``(N,)`` rewards, e.g.
-      ``lambda y: jax.nn.sigmoid(discriminator(y))``.
+      ``lambda y: jax.nn.sigmoid(discriminator(y))`` with the discriminator
+      in eval mode (the official code scores without dropout).
     tokens: the generated sequences ``(B, T)`` int being rewarded.
     key: PRNG key of the rollouts.
     num_rollouts: :math:`N` completions per prefix (16 in SeqGAN).

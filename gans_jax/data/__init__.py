@@ -1,6 +1,8 @@
 """Data for GAN training: toy distributions, built-in digits, TFDS, folders,
 paired / unpaired image-translation data, and the offline translation tasks
 (synthetic facades, typeset digits).
+Discrete sequences: SeqGAN's oracle data and a character corpus that ships
+with Python (:mod:`gans_jax.data.sequences`).
 
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,

@@ -46,6 +46,18 @@ _ASCII = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"',
                         "\u2026": "..."})
 
 
+@functools.lru_cache(maxsize=None)
+def _chunk_sampler():
+  """One jitted sampler for every oracle (the graph and sizes are static)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+
+  def sample(graphdef, state, key, batch, length):
+    return nnx.merge(graphdef, state).sample(key, batch, length)
+
+  return jax.jit(sample, static_argnums=(0, 3, 4))
+
+
 def oracle_sequences(oracle, *, num_sequences: int = 10_000, length: int = 20,
                      seed: int = 0, chunk_size: int = 1000) -> np.ndarray:
   """Draws SeqGAN's training set from an oracle LSTM.
@@ -70,13 +82,10 @@ def oracle_sequences(oracle, *, num_sequences: int = 10_000, length: int = 20,
 
   seed = base.check_seed(seed)
   graphdef, state = nnx.split(oracle)
-
-  @jax.jit
-  def draw(state, key):
-    return nnx.merge(graphdef, state).sample(key, chunk_size, length)
-
   key = jax.random.PRNGKey(seed)
-  chunks = [np.asarray(draw(state, jax.random.fold_in(key, c)))
+  chunks = [np.asarray(_chunk_sampler()(graphdef, state,
+                                       jax.random.fold_in(key, c), chunk_size,
+                                       length))
             for c in range(-(-num_sequences // chunk_size))]
   return np.concatenate(chunks)[:num_sequences].astype(np.int32)
 
@@ -231,5 +240,7 @@ def load_character_corpus(*, length: int = 32) -> CharacterCorpus:
       words=frozenset(re.findall(r"[a-z]+", text.lower())),
       source=(f"pydoc_data.topics of Python {platform.python_version()} "
               f"(sha256 {hashlib.sha256(text.encode()).hexdigest()[:16]})"))
-  return dataclasses.replace(corpus, lines=corpus.encode(pieces))
+  lines = corpus.encode(pieces)
+  lines.setflags(write=False)  # one cached corpus is shared by every caller
+  return dataclasses.replace(corpus, lines=lines)
 

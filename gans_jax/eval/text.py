@@ -16,6 +16,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -27,6 +28,11 @@ from flax import nnx
 
 __all__ = ["ngram_js_divergence", "ngram_js_divergences", "oracle_nll",
            "word_fraction_in_vocabulary"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _summed_nll(graphdef, state, tokens):
+  return -nnx.merge(graphdef, state).token_log_probs(tokens).sum()
 
 
 def oracle_nll(oracle, samples: np.ndarray, *, batch_size: int = 1000) -> float:
@@ -57,14 +63,10 @@ def oracle_nll(oracle, samples: np.ndarray, *, batch_size: int = 1000) -> float:
     raise ValueError(f"samples must be (N, T) int tokens, got {samples.dtype} "
                      f"{samples.shape}")
   graphdef, state = nnx.split(oracle)
-
-  @jax.jit
-  def summed_nll(state, tokens):
-    return -nnx.merge(graphdef, state).token_log_probs(tokens).sum()
-
   total = 0.0
   for start in range(0, len(samples), batch_size):
-    total += float(summed_nll(state, samples[start:start + batch_size]))
+    total += float(_summed_nll(graphdef, state,
+                               samples[start:start + batch_size]))
   return total / samples.size
 
 

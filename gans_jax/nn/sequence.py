@@ -109,6 +109,8 @@ class LSTMGenerator(nnx.Module):
   :math:`N(0, \sigma^2)`, :math:`\sigma` = ``init_stddev`` (0.1 for
   SeqGAN's generator, 1 for its oracle). The start token is an ordinary
   vocabulary id (0 in the official code), only fed as the first input.
+  The MLE (teacher-forcing) loss is ``-token_log_probs(tokens).mean()``,
+  the official pre-training loss.
 
   References:
     Yu et al., SeqGAN, AAAI 2017 (arXiv 1609.05473), Section 4 and the
