@@ -186,3 +186,27 @@ def test_ngram_js_divergence_matches_a_hand_computation():
   assert text.ngram_js_divergence(["aa"], ["bb"], n=2) == pytest.approx(1.0)
   both = text.ngram_js_divergences(["abcd"], ["abce"], orders=(1, 4))
   assert set(both) == {"js1", "js4"} and both["js4"] == pytest.approx(1.0)
+
+
+def test_relaxed_samples_are_differentiable_through_the_fed_back_vectors(
+    generator):
+  graphdef, params = nnx.split(generator)
+  weights = jax.random.normal(jax.random.key(0), (LENGTH, VOCAB))
+
+  def score(params, hard):
+    y = nnx.merge(graphdef, params).relaxed_sample(
+        jax.random.key(1), 8, LENGTH, temperature=0.5, hard=hard)
+    return jnp.sum(y[0, -1] * weights[-1]), y
+
+  (_, soft), grads = jax.value_and_grad(score, has_aux=True)(params, False)
+  assert soft.shape == (8, LENGTH, VOCAB)
+  np.testing.assert_allclose(soft.sum(-1), 1.0, rtol=1e-5)
+  assert len({tuple(r) for r in np.asarray(soft.argmax(-1))}) > 4
+  # One sequence's last vector reaches every embedding row through the
+  # soft vectors fed back; feeding back sampled ids would reach at most
+  # LENGTH of the VOCAB rows.
+  assert (np.abs(np.asarray(grads["embedding"][...])).max(axis=1) > 0).all()
+  (_, hard), hard_grads = jax.value_and_grad(score, has_aux=True)(params, True)
+  np.testing.assert_array_equal(hard.max(-1), 1.0)
+  np.testing.assert_array_equal(hard.sum(-1), 1.0)
+  assert float(jnp.abs(hard_grads["output_kernel"][...]).max()) > 0

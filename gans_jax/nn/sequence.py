@@ -4,9 +4,9 @@ r"""Sequence models for GANs on discrete tokens: SeqGAN and WGAN-GP's text.
   a softmax output, run over time with ``jax.lax.scan``. Teacher-forced
   ``logits(tokens)`` for maximum likelihood and REINFORCE, and
   ``sample(key, batch, length, prefix=...)`` for generation and Monte-Carlo
-  rollouts. :func:`oracle_lstm` is the same module with every weight drawn
-  from N(0, 1): the synthetic "true" distribution of SeqGAN's oracle
-  experiment.
+  rollouts, ``relaxed_sample`` for a Gumbel-softmax GAN. :func:`oracle_lstm`
+  is the same module with every weight drawn from N(0, 1): the synthetic
+  "true" distribution of SeqGAN's oracle experiment.
 - :class:`CNNTextDiscriminator`: SeqGAN's discriminator, a CNN for text
   classification (convolutions of several widths, max-pooling over time,
   a highway layer, dropout).
@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from gans_jax.losses import gumbel_softmax
 from gans_jax.nn.layers import dropout_keys, fan_avg_uniform
 
 Array = jax.Array
@@ -236,6 +237,50 @@ class LSTMGenerator(nnx.Module):
         step, (self._initial_state(batch), start),
         (jnp.arange(length), jnp.swapaxes(prefix, 0, 1)))
     return jnp.swapaxes(tokens, 0, 1)
+
+  def relaxed_sample(self, key: Array, batch: int, length: int, *,
+                     temperature: float | Array, hard: bool = False) -> Array:
+    r"""Differentiable samples (B, L, V) by Gumbel-softmax at every step.
+
+    .. math::
+      y_t = \mathrm{GumbelSoftmax}_\tau(W_o h_t + b_o), \qquad
+      h_{t+1} = \mathrm{LSTM}(y_t E, h_t, c_t)
+
+    The relaxed vector itself is fed back (its embedding :math:`y_t E`), so
+    gradients reach every step, as in the Gumbel-softmax GAN of Kusner &
+    Hernández-Lobato. ``hard=True`` feeds and returns straight-through
+    one-hot vectors. Step t uses ``fold_in(key, t)``.
+
+    Args:
+      key: PRNG key.
+      batch: number of sequences B.
+      length: sequence length L.
+      temperature: :math:`\tau > 0`, e.g.
+        :func:`gans_jax.sequence.annealed_temperature`.
+      hard: straight-through one-hot samples.
+
+    Returns:
+      ``(B, L, V)`` float32 vectors on the simplex.
+
+    References:
+      Kusner & Hernández-Lobato, 2016 (arXiv 1611.04051); Jang, Gu & Poole,
+      2017 (arXiv 1611.01144).
+    """
+    embedding = self.embedding[...]
+
+    def step(carry, t):
+      state, previous = carry
+      state, h = self._cell(state, previous @ embedding)
+      logits = h @ self.output_kernel[...] + self.output_bias[...]
+      y = gumbel_softmax(jax.random.fold_in(key, t), logits,
+                         temperature=temperature, hard=hard)
+      return (state, y), y
+
+    start = jax.nn.one_hot(jnp.full((batch,), self.start_token),
+                           self.vocab_size)
+    _, ys = jax.lax.scan(step, (self._initial_state(batch), start),
+                         jnp.arange(length))
+    return jnp.swapaxes(ys, 0, 1)
 
 
 def oracle_lstm(*, vocab_size: int = 5000, embedding_dim: int = 32,
