@@ -10,7 +10,7 @@ from gans_jax.data import (PAD, SequenceBatches, load_character_corpus,
                            oracle_sequences)
 from gans_jax.eval import text
 from gans_jax.nn import (CNNTextDiscriminator, LSTMGenerator,
-                         ResNetTextGenerator, oracle_lstm)
+                         ResNetTextGenerator, TextResidualBlock, oracle_lstm)
 
 VOCAB, LENGTH = 11, 5
 
@@ -210,3 +210,41 @@ def test_relaxed_samples_are_differentiable_through_the_fed_back_vectors(
   np.testing.assert_array_equal(hard.max(-1), 1.0)
   np.testing.assert_array_equal(hard.sum(-1), 1.0)
   assert float(jnp.abs(hard_grads["output_kernel"][...]).max()) > 0
+
+
+def test_cnn_discriminator_matches_a_numpy_convolution_max_pool_highway():
+  d = CNNTextDiscriminator(VOCAB, embedding_dim=3, filter_sizes=(1, 2),
+                           num_filters=(2, 1), rngs=nnx.Rngs(4))
+  d.eval()
+  tokens = np.array([[1, 2, 3, 4, 5], [9, 0, 9, 0, 1]])
+  a = lambda x: np.asarray(x[...], np.float64)
+  e = a(d.embedding)[tokens]
+  pooled = []
+  for conv in d.convs:
+    kernel, bias = a(conv.kernel), a(conv.bias)
+    width = kernel.shape[0]
+    out = sum(e[:, k:LENGTH - width + 1 + k] @ kernel[k] for k in range(width))
+    pooled.append(np.maximum(out + bias, 0).max(axis=1))
+  p = np.concatenate(pooled, axis=1)
+  gate = 1 / (1 + np.exp(-(p @ a(d.highway_gate.kernel) + a(d.highway_gate.bias))))
+  f = gate * np.maximum(p @ a(d.highway_transform.kernel)
+                        + a(d.highway_transform.bias), 0) + (1 - gate) * p
+  expected = f @ a(d.output.kernel)[:, 0] + a(d.output.bias)[0]
+  np.testing.assert_allclose(d(jnp.asarray(tokens)), expected, rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_text_residual_block_adds_three_tenths_of_two_width_5_convolutions():
+  block = TextResidualBlock(3, rngs=nnx.Rngs(0))
+  x = np.random.default_rng(0).normal(size=(2, 7, 3))
+
+  def conv_same(h, conv):
+    kernel = np.asarray(conv.kernel[...], np.float64)
+    padded = np.pad(h, ((0, 0), (2, 2), (0, 0)))
+    return sum(padded[:, k:k + h.shape[1]] @ kernel[k] for k in range(5)) + \
+        np.asarray(conv.bias[...])
+
+  h = conv_same(np.maximum(x, 0), block.conv1)
+  expected = x + 0.3 * conv_same(np.maximum(h, 0), block.conv2)
+  np.testing.assert_allclose(block(jnp.asarray(x, jnp.float32)), expected,
+                             rtol=1e-4, atol=1e-5)
