@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("losses", "divergences", "penalties", "nn", "train", "data", "eval")
 _SUBMODULES += ("noise",)  # instance noise for the discriminator's inputs
 _SUBMODULES += ("adaptation",)  # gradient reversal (DANN) and ADDA's step
+_SUBMODULES += ("sequence",)  # SeqGAN's rollout rewards and their helpers
 __all__ = list(_SUBMODULES)
 
 

@@ -978,3 +978,95 @@ def perceptual_loss(feature_fn: Callable[[Array], Array], fake: ArrayLike,
   real_features = jax.lax.stop_gradient(feature_fn(real))
   squared = jnp.square(real_features - fake_features)
   return jnp.mean(squared.reshape(squared.shape[0], -1), axis=1)
+# Discrete sequences: Gumbel-softmax relaxation and REINFORCE (SeqGAN).
+# ---------------------------------------------------------------------------
+
+
+def gumbel_softmax(
+    key: Array,
+    logits: ArrayLike,
+    *,
+    temperature: float | Array,
+    hard: bool = False,
+) -> Array:
+  r"""A Gumbel-softmax (Concrete) sample, optionally straight-through.
+
+  .. math::
+    y = \mathrm{softmax}\big((\ell + g) / \tau\big), \qquad
+    g_i = -\log(-\log u_i), \; u_i \sim U(0, 1)
+
+  with independent noise for every entry of ``logits`` (every example and
+  position draws its own). As :math:`\tau \to 0` the sample tends to the
+  one-hot of :math:`\arg\max_i (\ell_i + g_i)`, which is an exact sample of
+  :math:`\mathrm{softmax}(\ell)` (the Gumbel-max trick).
+
+  ``hard=True`` is the straight-through estimator: the forward value is
+  that one-hot vector, the gradient is the soft sample's,
+
+  .. math::
+    y_{\mathrm{hard}} = \mathrm{onehot}(\arg\max y) - \mathrm{sg}(y) + y.
+
+  Args:
+    key: PRNG key.
+    logits: unnormalised log-probabilities ``(..., V)``.
+    temperature: :math:`\tau > 0` (annealed towards 0 during training).
+    hard: return the straight-through one-hot sample.
+
+  Returns:
+    Samples with the shape of ``logits``, rows on the simplex.
+
+  References:
+    Jang, Gu & Poole, Categorical Reparameterization with Gumbel-Softmax,
+    2017 (arXiv 1611.01144); Maddison, Mnih & Teh, The Concrete
+    Distribution, 2017 (arXiv 1611.00712); Kusner & Hernández-Lobato, GANS
+    for Sequences of Discrete Elements with the Gumbel-softmax Distribution,
+    2016 (arXiv 1611.04051).
+  """
+  logits = jnp.asarray(logits)
+  if isinstance(temperature, (int, float)) and not temperature > 0:
+    raise ValueError(f"temperature must be positive, got {temperature}.")
+  gumbel = jax.random.gumbel(key, logits.shape, logits.dtype)
+  soft = jax.nn.softmax((logits + gumbel) / temperature, axis=-1)
+  if not hard:
+    return soft
+  one_hot = jax.nn.one_hot(jnp.argmax(soft, axis=-1), logits.shape[-1],
+                           dtype=soft.dtype)
+  return one_hot - jax.lax.stop_gradient(soft) + soft
+
+
+def reinforce_loss(log_probs: ArrayLike, rewards: ArrayLike) -> Array:
+  r"""REINFORCE surrogate loss: minimise :math:`-R \log p`.
+
+  .. math::
+    L = -\,\mathrm{sg}(Q_t)\, \log G_\theta(y_t \mid Y_{1:t-1}), \qquad
+    \nabla_\theta \mathbb{E}[L] = -\mathbb{E}\big[Q_t\, \nabla_\theta
+      \log G_\theta(y_t \mid Y_{1:t-1})\big]
+
+  so a gradient *descent* step on the loss raises the log-probability of
+  the tokens with high reward (SeqGAN's equation 6 ascends
+  :math:`\mathbb{E}[Q \nabla \log G]`). The rewards are constants: no
+  gradient flows into them (SeqGAN's Monte-Carlo rewards come from the
+  discriminator, which the generator's step must not train).
+
+  Args:
+    log_probs: :math:`\log G_\theta(y_t \mid Y_{1:t-1})` of the sampled
+      tokens, e.g. ``(B, L)`` from ``LSTMGenerator.token_log_probs``.
+    rewards: :math:`Q_t` of the same shape (e.g. from
+      :func:`gans_jax.sequence.rollout_rewards`), baseline already subtracted
+      if one is used.
+
+  Returns:
+    Per-element losses with the shape of the inputs; SeqGAN's official code
+    sums them over tokens and the batch.
+
+  References:
+    Williams, 1992, Machine Learning 8; Yu et al., SeqGAN, AAAI 2017
+    (arXiv 1609.05473), equations 4-6.
+  """
+  log_probs = jnp.asarray(log_probs)
+  rewards = jnp.asarray(rewards)
+  if log_probs.shape != rewards.shape:
+    raise ValueError(
+        "reinforce_loss: log_probs and rewards must have the same shape, got "
+        f"{log_probs.shape} and {rewards.shape}")
+  return -jax.lax.stop_gradient(rewards) * log_probs

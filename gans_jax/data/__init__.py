@@ -1,6 +1,8 @@
 """Data for GAN training: toy distributions, built-in digits, TFDS, folders,
 paired / unpaired image-translation data, and the offline translation tasks
 (synthetic facades, typeset digits).
+Discrete sequences: SeqGAN's oracle data and a character corpus that ships
+with Python (:mod:`gans_jax.data.sequences`).
 
 Every pipeline is a :class:`BatchSource`: ``get_batch(step)`` returns this
 process's share of step ``step``'s global batch as numpy arrays,
@@ -46,6 +48,11 @@ from gans_jax.data.paired import ordered_batches
 from gans_jax.data.paired import random_jitter
 from gans_jax.data.paired import resize_bicubic
 from gans_jax.data.preprocessing import preprocess_image
+from gans_jax.data.sequences import CharacterCorpus
+from gans_jax.data.sequences import PAD
+from gans_jax.data.sequences import SequenceBatches
+from gans_jax.data.sequences import load_character_corpus
+from gans_jax.data.sequences import oracle_sequences
 from gans_jax.data.stacked_digits import STACKED_DIGITS_MODES
 from gans_jax.data.stacked_digits import StackedDigitsBatches
 from gans_jax.data.stacked_digits import load_stacked_digits
@@ -127,3 +134,5 @@ __all__ = [
     "stack_digits",
     "tfds_source",
 ]
+__all__ += ["CharacterCorpus", "PAD", "SequenceBatches",
+            "load_character_corpus", "oracle_sequences"]

@@ -33,6 +33,8 @@
 - :mod:`~gans_jax.eval.fidelity`: PSNR and SSIM of reconstructions against
   their references, a denoising autoencoder's PSNR before and after, and
   bicubic resampling (SRGAN's inputs and baseline).
+- :mod:`~gans_jax.eval.text`: generated sequences: SeqGAN's oracle NLL,
+  WGAN-GP's character n-gram JS divergences, the fraction of real words.
 - :mod:`~gans_jax.eval.sharpness`: the mean gradient magnitude of images.
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
@@ -110,6 +112,12 @@ _EXPORTS = {
     "importance_weighted_log_likelihood": "likelihood",
     "denoising_scores": "fidelity",
 }
+_EXPORTS.update({
+    "ngram_js_divergence": "text",
+    "ngram_js_divergences": "text",
+    "oracle_nll": "text",
+    "word_fraction_in_vocabulary": "text",
+})
 
 __all__ = sorted(_EXPORTS)
 
@@ -119,6 +127,7 @@ _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
 _SUBMODULES += ("modes",)
 _SUBMODULES += ("interpolation", "likelihood")
 _SUBMODULES += ("fidelity",)
+_SUBMODULES += ("text",)
 
 
 def __getattr__(name):

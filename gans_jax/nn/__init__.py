@@ -24,6 +24,9 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   :class:`DomainAdversary` features to source-domain logits (B,);
 - the growing ProGAN models also take ``level`` (a static Python int, the
   resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
+- the sequence models (:mod:`gans_jax.nn.sequence`) score tokens (B, L) int
+  or per-position vectors (B, L, V) as (B,); the LSTM generator is used
+  through ``logits(tokens)`` and ``sample(key, batch, length)``.
 
 :class:`Generator` is a trained generator as a function, rebuilt from a
 spec (its class and constructor arguments) and saved to one ``.npz`` file
@@ -60,6 +63,10 @@ from gans_jax.nn.srgan import (PReLU, SRGANDiscriminator, SRResNetBlock,
                                SRResNetGenerator, SubPixelUpsample,
                                feature_extractor, feature_maps, pixel_shuffle,
                                space_to_depth)
+from gans_jax.nn.sequence import (SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS,
+                                  CNNTextDiscriminator, LSTMGenerator,
+                                  ResNetTextCritic, ResNetTextGenerator,
+                                  TextResidualBlock, embed_tokens, oracle_lstm)
 from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
                                      InstanceNorm, PatchGANDiscriminator,
                                      PixelGANDiscriminator,
@@ -146,3 +153,6 @@ __all__ = [
     "upsample_nearest",
     "virtual_batch_norm_reference",
 ]
+__all__ += ["CNNTextDiscriminator", "LSTMGenerator", "ResNetTextCritic",
+            "ResNetTextGenerator", "SEQGAN_FILTER_SIZES", "SEQGAN_NUM_FILTERS",
+            "TextResidualBlock", "embed_tokens", "oracle_lstm"]
