@@ -14,7 +14,7 @@ without importing JAX.
 
 import importlib
 
-# name -> the submodule that defines it
+# name -> the submodule that defines it (or a module of gans_jax by its full name)
 _EXPORTS = {
     "CheckpointError": "checkpoint",
     "ConfigError": "config", "train_defaults": "config", "validate_train": "config",
@@ -22,7 +22,8 @@ _EXPORTS = {
     "initialize": "distributed",
     "ImagePool": "image_pool",
     "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
-    "BatchSource": "loop", "Hook": "loop", "HostLost": "loop", "Interrupted": "loop",
+    "BatchSource": "gans_jax.contracts", "Hook": "gans_jax.contracts",
+    "HostLost": "loop", "Interrupted": "loop",
     "NonFiniteError": "loop", "Phase": "loop", "fit": "loop", "fit_phases": "loop",
     "RunError": "runs", "load_experiment": "runs", "load_generator": "runs",
     "load_run": "runs", "saved_config": "runs",
@@ -31,15 +32,19 @@ _EXPORTS = {
     "clip_weights": "updates", "ema_update": "updates",
     "MetricWriter": "writer", "read_metrics": "writer",
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "distributed", "image_pool", "keys",
-               "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
+_SUBMODULES = ("calls", "checkpoint", "cli", "config", "distributed", "image_pool",
+               "keys", "loop", "preemption", "rerun", "runs", "state", "updates",
+               "writer")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 
 
 def __getattr__(name):
   if name in _EXPORTS:
-    value = getattr(importlib.import_module(f"gans_jax.train.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    if not module.startswith("gans_jax."):
+      module = f"gans_jax.train.{module}"
+    value = getattr(importlib.import_module(module), name)
   elif name in _SUBMODULES:
     value = importlib.import_module(f"gans_jax.train.{name}")
   else:

@@ -15,7 +15,7 @@
   with calls short enough to answer SIGTERM within seconds: the first two
   calls of a phase run one step each, and the second one's time sets the call
   length, the largest divisor of ``steps_per_call`` whose calls take at most
-  :data:`CALL_SECONDS`. Every call runs the same compiled program, so the
+  :data:`CALL_SECONDS` (:mod:`gans_jax.train.calls`). Every call runs the same compiled program, so the
   numbers do not depend on the lengths chosen; calls end on multiples of
   their length (so on every multiple of ``steps_per_call``, where logs,
   checkpoints and hooks fall) and at phase ends, so a run never trains past
@@ -29,9 +29,12 @@ its own compiled step, data and batch size, and an ``enter`` function applied
 to the state when the phase starts (ProGAN's levels, which reset Adam). The
 phase is part of every checkpoint's record, and a restart resumes in the
 phase it stopped in without entering it again.
-"""
 
-from __future__ import annotations
+A run is one ``_Run`` object: it restores, then trains call after call, and
+its methods are the loop's jobs (loading batches ahead, timing and planning
+calls, answering SIGTERM, checkpointing, logging), each reading and updating
+the run's state in one place.
+"""
 
 from __future__ import annotations
 
