@@ -2,9 +2,9 @@
 
 pytorch-fid's ``InceptionV3`` (the FID reference network in PyTorch, with its
 ``FIDInceptionA/C/E_1/E_2`` blocks) is built without its download: its weight
-loader is patched out, and the same random weights are put into it and, through
-``gans_jax.eval.inception.torch_to_flax`` (the converter that reads the
-published file), into the JAX network. The weights are not trivial: random
+loader is patched out, and the same random weights are put into it and,
+through ``gans_jax.eval.tools.convert_inception.torch_to_flax`` (the converter
+that reads the published file), into the JAX network. The weights are not trivial: random
 convolutions, BatchNorm scales and shifts, and running statistics calibrated
 on one batch of images like the test images (so activations stay of order one through the 94
 layers) then perturbed, so no BatchNorm is an identity.
@@ -160,10 +160,11 @@ def compare(*, size: int = 299, batch: int = 4, seed: int = 0,
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
 
   from gans_jax.eval import inception as inception_lib  # pylint: disable=g-import-not-at-top
+  from gans_jax.eval.tools import convert_inception  # pylint: disable=g-import-not-at-top
 
   torch.set_grad_enabled(False)
   wrapper, inception = pytorch_fid_network(seed, calibration_size=size)
-  flat = inception_lib.torch_to_flax(
+  flat = convert_inception.torch_to_flax(
       {k: v.numpy() for k, v in inception.state_dict().items()})
   model = inception_lib.inception_from_weights(flat)
   forward = jax.jit(lambda x: model(x))

@@ -26,7 +26,6 @@ evaluation and the scores), as the official ``--direction``.
 from __future__ import annotations
 
 import functools
-import html
 import os
 from typing import Any, Callable
 
@@ -39,6 +38,7 @@ import optax
 from experiments import common
 from gans_jax import data as gdata
 from gans_jax.eval import images as image_eval
+from gans_jax.eval import report
 from gans_jax.train import config as config_lib
 
 PAIRED_DATASETS = ("facades",)
@@ -417,21 +417,15 @@ def write_test_report(workdir: str, step: int, results: dict[str, float],
     f.write(f"Results at step {step}\n\n" + "\n".join(rows) + "\n")
   gallery = os.path.join(workdir, "test_results")
   os.makedirs(os.path.join(gallery, "images"), exist_ok=True)
-  names = [html.escape(name) for name in columns]
-  lines = []
+  rows = []
   for i in range(sizes.pop()):
-    cells = []
-    for name, images in columns.items():
-      file = f"images/{i:04d}_{name}.png"
+    files = [f"images/{i:04d}_{name}.png" for name in columns]
+    for file, images in zip(files, columns.values()):
       image_eval.save_image_grid(os.path.join(gallery, file), images[i:i + 1],
                                  padding=0)
-      cells.append(f"<td><img src=\"{html.escape(file, quote=True)}\"></td>")
-    lines.append(f"<tr><td>{i}</td>{''.join(cells)}</tr>")
-  with open(os.path.join(gallery, "index.html"), "w", encoding="utf-8") as f:
-    f.write("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>test results, step {step}</title></head><body>\n<table>\n"
-            "<tr><th>#</th>" + "".join(f"<th>{n}</th>" for n in names)
-            + "</tr>\n" + "\n".join(lines) + "\n</table>\n</body></html>\n")
+    rows.append((str(i), files))
+  report.write_gallery(gallery, title=f"test results, step {step}",
+                       columns=["#", *columns], rows=rows)
 
 
 # ----------------------------------------------------------------- scores --

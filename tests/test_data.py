@@ -1,6 +1,10 @@
 """Tests for gans_jax.data: toys, digits, TFDS, folders and batching."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -433,3 +437,26 @@ def test_folder_source_errors_name_the_path(tmp_path):
   with pytest.raises(ValueError, match="x.png"):
     gd.folder_source(tmp_path / "data", with_labels=True)
   assert gd.folder_source(tmp_path / "data").labels is None
+
+
+def _modules_loaded_by(statement: str, prefixes: tuple[str, ...]) -> list[str]:
+  """The modules under ``prefixes`` that ``statement`` loads in a new process."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  code = (f"import json, sys; {statement}; print(json.dumps(sorted("
+          f"m for m in sys.modules if m.startswith({prefixes!r}))))")
+  done = subprocess.run([sys.executable, "-c", code], cwd=repo, check=True,
+                        env=dict(os.environ, PYTHONPATH=repo),
+                        capture_output=True, text=True)
+  return json.loads(done.stdout)
+
+
+def test_the_data_pipelines_load_neither_the_training_engine_nor_orbax():
+  assert _modules_loaded_by("import gans_jax.data", ("orbax", "gans_jax.train")) == []
+  # The contract they fulfil is the loop's own.
+  assert _modules_loaded_by(
+      "import gans_jax.data, gans_jax.train as t; "
+      "assert t.BatchSource is gans_jax.data.BatchSource", ("gans_jax.eval",)) == []
+
+
+def test_the_training_loop_loads_no_metric_or_picture_code():
+  assert _modules_loaded_by("import gans_jax.train.loop", ("gans_jax.eval",)) == []

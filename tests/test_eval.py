@@ -16,7 +16,9 @@ from gans_jax.eval import classifier as classifier_lib
 from gans_jax.eval import images as images_lib
 from gans_jax.eval import parzen
 from gans_jax.eval import plots
+from gans_jax.eval import report
 from gans_jax.eval import toy
+from gans_jax.eval.tools import train_networks
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -373,7 +375,7 @@ def test_classifier_cli_trains_and_saves(tmp_path, monkeypatch, capsys):
       classifier_lib, "train_digit_classifier",
       lambda *, seed, num_steps: _untrained_classifier(seed, 0.25))
   out = tmp_path / "cli.npz"
-  classifier_lib.main([f"--out={out}"])
+  train_networks.main(["digit_classifier", f"--out={out}"])
   assert classifier_lib.DigitClassifier.load(out).test_accuracy == 0.25
   assert "test accuracy 0.2500" in capsys.readouterr().out
 
@@ -504,3 +506,22 @@ def test_package_exports_resolve_to_their_modules():
   assert eval_lib.frechet_distance is classifier_lib.frechet_distance
   with pytest.raises(AttributeError, match="no_such_metric"):
     getattr(eval_lib, "no_such_metric")
+
+
+def test_network_command_refuses_domain_classifiers_without_an_output(capsys):
+  with pytest.raises(SystemExit) as stopped:
+    train_networks.main(["domain_classifiers"])
+  assert stopped.value.code == 2
+  assert "give --digit_out, --domain_out or both" in capsys.readouterr().err
+
+
+def test_a_gallery_escapes_its_text_and_quotes_its_image_paths_row_by_row(tmp_path):
+  path = report.write_gallery(
+      str(tmp_path), title="a <run>", columns=["#", "x & y"],
+      rows=[("1 < 2", ["some images/a b.png"]), ("0", ["c.png"])])
+  assert path == str(tmp_path / "index.html")
+  page = (tmp_path / "index.html").read_text()
+  assert "<title>a &lt;run&gt;</title>" in page
+  assert "<tr><th>#</th><th>x &amp; y</th></tr>" in page
+  assert ('<tr><td>1 &lt; 2</td><td><img src="some%20images/a%20b.png"></td></tr>\n'
+          '<tr><td>0</td><td><img src="c.png"></td></tr>') in page

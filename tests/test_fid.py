@@ -20,6 +20,7 @@ from gans_jax import eval as eval_lib
 from gans_jax.eval import fid as fid_lib
 from gans_jax.eval import inception as inception_lib
 from gans_jax.eval import metrics
+from gans_jax.eval.tools import fid as fid_command
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -327,7 +328,7 @@ def test_command_exits_2_with_one_line_when_the_weights_are_missing(tmp_path):
   env = {k: v for k, v in os.environ.items() if k != inception_lib.WEIGHTS_ENV}
   env["JAX_PLATFORMS"] = "cpu"
   done = subprocess.run(
-      [sys.executable, "-m", "gans_jax.eval.fid", "--real=digits",
+      [sys.executable, "-m", "gans_jax.eval.tools.fid", "--real=digits",
        f"--fake={tmp_path / 'samples.npz'}"],
       cwd=REPO, env=env, capture_output=True, text=True)
   assert done.returncode == 2
@@ -344,12 +345,12 @@ def test_command_exits_2_with_one_line_on_bad_input(tmp_path, capsys):
   for fake, message in ((tmp_path / "missing.npz", "does not exist"),
                         (tmp_path / "two.npz", "'samples'"),
                         (tmp_path / "no_such_folder", "unknown image dataset")):
-    code = fid_lib.main([f"--real={tmp_path / 'real.npz'}", f"--fake={fake}",
-                         f"--weights={weights}", "--real-split=train"])
+    code = fid_command.main([f"--real={tmp_path / 'real.npz'}", f"--fake={fake}",
+                             f"--weights={weights}", "--real-split=train"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
-  assert fid_lib.main(["--real=x", "--fake=y", f"--weights={weights}",
-                       "--metrics=fid,nope"]) == 2
+  assert fid_command.main(["--real=x", "--fake=y", f"--weights={weights}",
+                           "--metrics=fid,nope"]) == 2
 
 
 def test_command_scores_npz_samples_against_a_folder_and_its_cache(
@@ -368,18 +369,19 @@ def test_command_scores_npz_samples_against_a_folder_and_its_cache(
     extractors.append(_PixelFeatures())
     return extractors[-1]
 
-  monkeypatch.setattr(fid_lib.inception_lib, "InceptionFeatures", stand_in)
+  monkeypatch.setattr(fid_command.inception_lib, "InceptionFeatures", stand_in)
   common = [f"--fake={tmp_path / 'samples.npz'}", f"--weights={weights}",
             "--kid-subsets=3", "--metrics=fid,kid,precision_recall"]
   cache = tmp_path / "real_stats.npz"
-  assert fid_lib.main([f"--real={folder}", f"--real-cache={cache}",
-                       f"--out={tmp_path / 'out.json'}"] + common) == 0
+  assert fid_command.main([f"--real={folder}", f"--real-cache={cache}",
+                           f"--out={tmp_path / 'out.json'}"] + common) == 0
   printed = capsys.readouterr().out
   results = json.loads((tmp_path / "out.json").read_text())
   assert set(results) == {"fid", "kid", "kid_std", "precision", "recall"}
   assert f"{results['fid']:.6g}" in printed
   assert extractors[0].calls == 2  # the folder, then the samples
   # The statistics file stands in for the folder.
-  assert fid_lib.main([f"--real={cache}", f"--out={tmp_path / 'again.json'}"] + common) == 0
+  assert fid_command.main([f"--real={cache}", f"--out={tmp_path / 'again.json'}"]
+                          + common) == 0
   again = json.loads((tmp_path / "again.json").read_text())
   assert again == results and extractors[1].calls == 1

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from gans_jax.eval import inception as inception_lib
+from gans_jax.eval.tools import convert_inception
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,14 +191,14 @@ def test_missing_weights_raise_one_line_saying_how_to_get_them(monkeypatch, tmp_
     assert isinstance(error, FileNotFoundError)
     assert "\n" not in message
     assert inception_lib.WEIGHTS_ENV in message
-    assert "python -m gans_jax.eval.inception" in message
+    assert "python -m gans_jax.eval.tools.convert_inception" in message
     assert inception_lib.TORCH_WEIGHTS_FILE in message
   assert missing in str(absent.value)
 
 
 def test_converted_weights_round_trip_through_npz(monkeypatch, tmp_path):
   flat = _random_weights(seed=3)
-  converted = inception_lib.torch_to_flax(_as_torch_state_dict(flat))
+  converted = convert_inception.torch_to_flax(_as_torch_state_dict(flat))
   assert converted.keys() == flat.keys()
   for name in flat:
     np.testing.assert_array_equal(converted[name], flat[name])
@@ -218,7 +219,7 @@ def test_conversion_transposes_kernels_to_height_width_in_out():
   state = _as_torch_state_dict(flat)
   torch_kernel = state["Mixed_6b.branch7x7_2.conv.weight"]  # a 1x7 kernel
   assert torch_kernel.shape == (128, 128, 1, 7)
-  converted = inception_lib.torch_to_flax(state)
+  converted = convert_inception.torch_to_flax(state)
   o, i, kw = 5, 17, 6
   assert (converted["Mixed_6b/branch7x7_2/conv/kernel"][0, kw, i, o]
           == torch_kernel[o, i, 0, kw])
@@ -230,13 +231,13 @@ def test_conversion_rejects_missing_extra_and_misshapen_parameters():
   missing = dict(state)
   del missing["Mixed_5b.branch_pool.bn.running_var"]
   with pytest.raises(ValueError, match="Mixed_5b/branch_pool/bn/var"):
-    inception_lib.torch_to_flax(missing)
+    convert_inception.torch_to_flax(missing)
   extra = dict(state, **{"AuxLogits.fc.weight": np.zeros((1000, 768))})
   with pytest.raises(ValueError, match="AuxLogits"):
-    inception_lib.torch_to_flax(extra)
+    convert_inception.torch_to_flax(extra)
   misshapen = dict(state, **{"fc.bias": np.zeros(1000)})
   with pytest.raises(ValueError, match="fc/bias"):
-    inception_lib.torch_to_flax(misshapen)
+    convert_inception.torch_to_flax(misshapen)
 
 
 def test_importing_the_metrics_does_not_import_torch():

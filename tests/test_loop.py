@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from gans_jax import train as gtrain
+from gans_jax.train import calls as calls_lib
 from gans_jax.train import loop as loop_lib
 
 _TX = optax.adam(0.05)
@@ -162,7 +163,7 @@ def _force_call_length(monkeypatch, length):
     return call, state_sharding, batch_sharding
 
   monkeypatch.setattr(loop_lib, "compile_step", recording)
-  monkeypatch.setattr(loop_lib, "_divisor_within", lambda k, seconds, budget: length)
+  monkeypatch.setattr(calls_lib, "divisor_within", lambda k, seconds, budget: length)
   return ran
 
 

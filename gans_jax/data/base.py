@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-# The contract is the training loop's; every source here fulfils it.
-from gans_jax.train.loop import BatchSource  # pylint: disable=unused-import
+# Every source here fulfils the contract; gans_jax.data.BatchSource names it.
+from gans_jax.contracts import BatchSource  # pylint: disable=unused-import
 
 
 class DataError(Exception):

@@ -9,14 +9,12 @@
   with it.
 - :mod:`~gans_jax.eval.modes`: the modes of stacked digits covered (of
   1,000) and the KL divergence of their histogram to uniform (PacGAN).
-- :mod:`~gans_jax.eval.inception`: the FID Inception network in Flax NNX, its
-  weight conversion (``python -m gans_jax.eval.inception``) and batched,
-  sharded features.
+- :mod:`~gans_jax.eval.inception`: the FID Inception network in Flax NNX,
+  loaded from weights converted once, and batched, sharded features.
 - :mod:`~gans_jax.eval.metrics`: the Fréchet distance, KID, Inception Score
   and improved precision/recall on features and logits.
 - :mod:`~gans_jax.eval.fid`: those metrics of generated images with the
-  Inception network, cached reference statistics, and the command
-  ``python -m gans_jax.eval.fid``.
+  Inception network, and cached reference statistics.
 - :mod:`~gans_jax.eval.swd`: ProGAN's sliced Wasserstein distance on
   Laplacian-pyramid patches (arXiv 1710.10196).
 - :mod:`~gans_jax.eval.ms_ssim`: multi-scale SSIM and its average over random
@@ -39,13 +37,17 @@
 - :mod:`~gans_jax.eval.images`: image grids as arrays and PNG files.
 - :mod:`~gans_jax.eval.plots`: training curves and the WGAN-GP toy figure
   (matplotlib, imported on first use).
+- :mod:`~gans_jax.eval.report`: a run's pictures in files: sample grids and
+  plots, translated folders, and the HTML galleries that show them.
+- :mod:`~gans_jax.eval.tools`: the commands (``python -m
+  gans_jax.eval.tools.NAME``) that convert the Inception weights, train the
+  metrics' small networks once, and score image files with FID and friends.
 """
 
 import importlib
 
 # Attributes load their module on first use, so `import gans_jax.eval` stays
-# light and `python -m gans_jax.eval.classifier` does not import the module
-# twice.
+# light.
 _EXPORTS = {
     "DigitClassifier": "classifier",
     "DigitNet": "classifier",
@@ -93,6 +95,9 @@ _EXPORTS = {
     "plot_metrics": "plots",
     "plot_points": "plots",
     "plot_toy_2d": "plots",
+    "translate_folder": "report",
+    "write_gallery": "report",
+    "write_samples": "report",
     "FacadeSegmenter": "segmentation",
     "FacadeSegmenterNet": "segmentation",
     "confusion_matrix": "segmentation",
@@ -122,12 +127,9 @@ _EXPORTS.update({
 __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = ("classifier", "domain", "fid", "images", "inception", "metrics",
-               "ms_ssim", "network_cache", "parzen", "plots", "segmentation",
-               "sharpness", "swd", "toy")
-_SUBMODULES += ("modes",)
-_SUBMODULES += ("interpolation", "likelihood")
-_SUBMODULES += ("fidelity",)
-_SUBMODULES += ("text",)
+               "ms_ssim", "network_cache", "parzen", "plots", "report",
+               "segmentation", "sharpness", "swd", "toy")
+_SUBMODULES += ("fidelity", "interpolation", "likelihood", "modes", "text")
 
 
 def __getattr__(name):

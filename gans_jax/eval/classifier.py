@@ -16,11 +16,10 @@ weights; they are not FID values.
 
 Train and cache the weights once with::
 
-  python -m gans_jax.eval.classifier --out=/path/to/digit_classifier.npz
+  python -m gans_jax.eval.tools.train_networks digit_classifier \\
+      --out=/path/to/digit_classifier.npz
 """
 
-import argparse
-from collections.abc import Sequence
 import functools
 import math
 import os
@@ -230,7 +229,8 @@ def load_or_train_digit_classifier(cache_path: str | os.PathLike, *,
 
   Args:
     cache_path: a ``.npz`` file written by :meth:`DigitClassifier.save` or the
-      command line ``python -m gans_jax.eval.classifier --out=PATH``.
+      command line ``python -m gans_jax.eval.tools.train_networks
+      digit_classifier --out=PATH``.
     seed: the training seed, used only when the file is missing.
 
   Returns:
@@ -386,22 +386,3 @@ def digit_metrics(classifier: DigitClassifier, generated, reference) -> dict[str
       "eval/class_entropy": spread["class_entropy"],
       "eval/class_kl_to_uniform": spread["class_kl_to_uniform"],
   }
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(
-      prog="python -m gans_jax.eval.classifier",
-      description="Train the digit classifier used by the digit metrics and save it.")
-  parser.add_argument("--out", required=True, help="output .npz file")
-  parser.add_argument("--seed", type=int, default=0, help="training seed")
-  parser.add_argument("--steps", type=int, default=600, help="Adam steps")
-  args = parser.parse_args(argv)
-  start = time.perf_counter()
-  classifier = train_digit_classifier(seed=args.seed, num_steps=args.steps)
-  classifier.save(args.out)
-  print(f"test accuracy {classifier.test_accuracy:.4f}, trained in "
-        f"{time.perf_counter() - start:.1f} s, saved to {args.out}")
-
-
-if __name__ == "__main__":
-  main()

@@ -17,17 +17,15 @@ comparable only between runs scored by the same weights.
 
 Train and cache both networks once with::
 
-  python -m gans_jax.eval.domain --digit_out=PATH.npz --domain_out=PATH.npz
+  python -m gans_jax.eval.tools.train_networks domain_classifiers \\
+      --digit_out=PATH.npz --domain_out=PATH.npz
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 import functools
 import math
 import os
-import time
 
 from flax import nnx
 import jax
@@ -222,7 +220,8 @@ def load_or_train_digit_domain_classifier(cache_path: str | os.PathLike, *, task
 
   Args:
     cache_path: a ``.npz`` file written by :meth:`DigitDomainClassifier.save` or by
-      ``python -m gans_jax.eval.domain``; one file per task.
+      ``python -m gans_jax.eval.tools.train_networks domain_classifiers``; one
+      file per task.
     task: ``'digit'`` or ``'domain'``.
     seed: the training seed, used only when the file is missing.
 
@@ -323,29 +322,3 @@ def output_spread(outputs) -> float:
   n = flat.shape[0]
   total = sum(np.abs(flat[i + 1:] - flat[i]).mean(axis=1).sum() for i in range(n - 1))
   return float(total / (n * (n - 1) / 2))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(
-      prog="python -m gans_jax.eval.domain",
-      description="Train the cross-domain digit classifier and the domain classifier "
-                  "used to score unpaired digit translation, and save them.")
-  parser.add_argument("--digit_out", help="output .npz file of the digit classifier")
-  parser.add_argument("--domain_out", help="output .npz file of the domain classifier")
-  parser.add_argument("--seed", type=int, default=0, help="training seed")
-  args = parser.parse_args(argv)
-  if not (args.digit_out or args.domain_out):
-    parser.error("give --digit_out, --domain_out or both")
-  for task, out in (("digit", args.digit_out), ("domain", args.domain_out)):
-    if not out:
-      continue
-    start = time.perf_counter()
-    classifier = train_digit_domain_classifier(task, seed=args.seed)
-    classifier.save(out)
-    accuracies = ", ".join(f"{d} {a:.4f}" for d, a in classifier.test_accuracies.items())
-    print(f"{task} classifier: test accuracy {accuracies}; trained in "
-          f"{time.perf_counter() - start:.1f} s, saved to {out}")
-
-
-if __name__ == "__main__":
-  main()

@@ -29,8 +29,8 @@ Nothing is downloaded. The published PyTorch weights
 (``pt_inception-2015-12-05-6726825d.pth``, from pytorch-fid's releases) are
 converted once to a ``.npz`` with::
 
-  python -m gans_jax.eval.inception --torch-weights=pt_inception-2015-12-05-6726825d.pth \\
-      --out=inception_fid.npz
+  python -m gans_jax.eval.tools.convert_inception \\
+      --torch-weights=pt_inception-2015-12-05-6726825d.pth --out=inception_fid.npz
 
 (torch is needed for that command only), and the network is loaded from that
 file, given as an argument or by the ``GANS_JAX_INCEPTION_WEIGHTS``
@@ -44,12 +44,10 @@ References:
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 import functools
 import hashlib
 import os
-import sys
 from typing import Any
 
 from flax import nnx
@@ -285,7 +283,8 @@ class InceptionV3(nnx.Module):
   """InceptionV3 as the FID reference uses it (see the module docstring).
 
   Layer names follow torchvision's ``Inception3``, so the PyTorch state dict
-  maps onto this module name for name (:func:`torch_to_flax`).
+  maps onto this module name for name
+  (:func:`gans_jax.eval.tools.convert_inception.torch_to_flax`).
 
   Args:
     dtype: computation dtype (float32: FID is not computed in less).
@@ -431,57 +430,11 @@ def _parameter_shapes() -> tuple[tuple[str, tuple[int, ...]], ...]:
   return tuple((name, tuple(value.shape)) for name, value in network_cache.flatten_dict(state).items())
 
 
-# PyTorch parameter suffix -> (this module's leaf, how to reorder the axes).
-_TORCH_LEAVES = {
-    "conv.weight": ("conv/kernel", (2, 3, 1, 0)),  # [O, I, kh, kw] -> [kh, kw, I, O]
-    "bn.weight": ("bn/scale", None),
-    "bn.bias": ("bn/bias", None),
-    "bn.running_mean": ("bn/mean", None),
-    "bn.running_var": ("bn/var", None),
-}
-
-
-def torch_to_flax(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
-  """Maps a PyTorch FID Inception state dict to this network's flat names.
-
-  Convolution kernels go from ``[out, in, kh, kw]`` to ``[kh, kw, in, out]``
-  and the classifier's weight is transposed; ``num_batches_tracked`` is
-  dropped. Every parameter of :class:`InceptionV3` must be matched exactly,
-  with the right shape.
-
-  Args:
-    state_dict: ``{'Mixed_5b.branch1x1.conv.weight': array, ...}`` (numpy
-      arrays or anything ``np.asarray`` accepts).
-
-  Returns:
-    ``{'Mixed_5b/branch1x1/conv/kernel': float32 array, ...}``.
-
-  Raises:
-    ValueError: names missing, unexpected or of the wrong shape.
-  """
-  flat, unknown = {}, []
-  for name, value in state_dict.items():
-    if name.endswith("num_batches_tracked"):
-      continue
-    value = np.asarray(value, dtype=np.float32)
-    if name == "fc.weight":
-      flat["fc/kernel"] = value.T
-    elif name == "fc.bias":
-      flat["fc/bias"] = value
-    else:
-      for suffix, (leaf, axes) in _TORCH_LEAVES.items():
-        if name.endswith("." + suffix):
-          module = name[:-len(suffix) - 1].replace(".", "/")
-          flat[f"{module}/{leaf}"] = value if axes is None else value.transpose(axes)
-          break
-      else:
-        unknown.append(name)
-  _check_names(flat, "the PyTorch state dict", extra_names=unknown)
-  return {name: np.ascontiguousarray(value) for name, value in flat.items()}
-
-
-def _check_names(flat: Mapping[str, np.ndarray], what: str,
-                 extra_names: Sequence[str] = ()) -> None:
+def check_names(flat: Mapping[str, np.ndarray], what: str,
+                extra_names: Sequence[str] = ()) -> None:
+  """Raises ``ValueError`` unless ``flat`` holds every parameter of
+  :class:`InceptionV3` with its shape and nothing else (``extra_names``: more
+  names found that match none); ``what`` names ``flat`` in the message."""
   expected = parameter_shapes()
   missing = sorted(set(expected) - set(flat))
   unexpected = sorted(set(flat) - set(expected)) + list(extra_names)
@@ -496,8 +449,10 @@ def _check_names(flat: Mapping[str, np.ndarray], what: str,
 
 
 def save_weights(path: str | os.PathLike, flat: Mapping[str, np.ndarray]) -> None:
-  """Writes flat weights (as from :func:`torch_to_flax`) to ``.npz``, atomically."""
-  _check_names(flat, "the weights")
+  """Writes flat weights (as from
+  :func:`gans_jax.eval.tools.convert_inception.torch_to_flax`) to ``.npz``,
+  atomically."""
+  check_names(flat, "the weights")
   arrays = {f"params/{name}": np.asarray(value, np.float32)
             for name, value in flat.items()}
   arrays["meta/format_version"] = np.asarray(_FORMAT_VERSION)
@@ -508,7 +463,8 @@ def missing_weights_message(detail: str) -> str:
   """The one line that says how to get and convert the weights."""
   return (f"{detail}: FID needs the Inception weights as .npz; download "
           f"{TORCH_WEIGHTS_URL} and convert it once with 'python -m "
-          f"gans_jax.eval.inception --torch-weights={TORCH_WEIGHTS_FILE} "
+          f"gans_jax.eval.tools.convert_inception "
+          f"--torch-weights={TORCH_WEIGHTS_FILE} "
           f"--out=inception_fid.npz' (needs torch), then pass its path or set "
           f"{WEIGHTS_ENV}")
 
@@ -541,15 +497,15 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     raise ValueError(
         f"{path} is not a converted FID Inception weights file of format "
         f"{_FORMAT_VERSION} (found format {version}); convert the PyTorch file "
-        "again with python -m gans_jax.eval.inception")
+        "again with python -m gans_jax.eval.tools.convert_inception")
   flat = {k[len("params/"):]: v for k, v in stored.items() if k.startswith("params/")}
-  _check_names(flat, str(path))
+  check_names(flat, str(path))
   return flat
 
 
 def inception_from_weights(flat: Mapping[str, np.ndarray]) -> InceptionV3:
   """The network holding ``flat`` weights (names as :func:`parameter_shapes`)."""
-  _check_names(flat, "the weights")
+  check_names(flat, "the weights")
   model = abstract_inception()
   state = nnx.state(model)
   nnx.replace_by_pure_dict(
@@ -562,7 +518,8 @@ def load_inception(weights: str | os.PathLike | None = None) -> InceptionV3:
   """The FID network with the converted weights (argument or environment).
 
   Args:
-    weights: the ``.npz`` written by ``python -m gans_jax.eval.inception``;
+    weights: the ``.npz`` written by
+      ``python -m gans_jax.eval.tools.convert_inception``;
       default ``$GANS_JAX_INCEPTION_WEIGHTS``.
 
   Raises:
@@ -570,25 +527,6 @@ def load_inception(weights: str | os.PathLike | None = None) -> InceptionV3:
     ValueError: the file does not hold these weights.
   """
   return inception_from_weights(load_weights(weights_path(weights)))
-
-
-def convert_torch_weights(torch_path: str | os.PathLike,
-                          out: str | os.PathLike) -> None:
-  """Converts pytorch-fid's ``pt_inception-2015-12-05-*.pth`` to ``.npz``.
-
-  The file is read with ``torch.load(..., weights_only=True)``; torch is
-  imported here only.
-
-  Raises:
-    ImportError: torch is not installed.
-    ValueError: the file is not the FID Inception state dict.
-  """
-  import torch  # pylint: disable=g-import-not-at-top
-
-  state_dict = torch.load(os.fspath(torch_path), map_location="cpu",
-                          weights_only=True)
-  save_weights(out, torch_to_flax(
-      {k: v.detach().cpu().numpy() for k, v in state_dict.items()}))
 
 
 # ---------------------------------------------------- batched features ----
@@ -744,33 +682,3 @@ def _state_identity(state: nnx.State) -> str:
     digest.update(name.encode())
     digest.update(np.ascontiguousarray(np.asarray(value, np.float32)).tobytes())
   return digest.hexdigest()[:16]
-
-
-# ---------------------------------------------------------- conversion ----
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog="python -m gans_jax.eval.inception",
-      description="Convert pytorch-fid's FID Inception weights "
-                  f"({TORCH_WEIGHTS_FILE}) to the .npz that gans_jax loads.")
-  parser.add_argument("--torch-weights", required=True,
-                      help=f"the PyTorch file, from {TORCH_WEIGHTS_URL}")
-  parser.add_argument("--out", required=True, help="the .npz to write")
-  args = parser.parse_args(argv)
-  try:
-    convert_torch_weights(args.torch_weights, args.out)
-  except ImportError:
-    print("error: converting the weights needs torch (pip install torch); "
-          "it is not needed afterwards", file=sys.stderr)
-    return 2
-  except (OSError, ValueError, RuntimeError) as error:
-    print(f"error: {error}".splitlines()[0], file=sys.stderr)
-    return 2
-  print(f"wrote {args.out}; use it with --weights={args.out} or "
-        f"{WEIGHTS_ENV}={args.out}")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

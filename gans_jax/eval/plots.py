@@ -20,10 +20,14 @@ def _pyplot():
   return plt
 
 
-def _prepare_output(out_png: str | os.PathLike) -> None:
+def _save(fig, out_png: str | os.PathLike) -> None:
+  """Lays ``fig`` out, writes it as a PNG (making its folder) and closes it."""
+  fig.tight_layout()
   directory = os.path.dirname(os.fspath(out_png))
   if directory:
     os.makedirs(directory, exist_ok=True)
+  fig.savefig(out_png, format="png", dpi=100)
+  _pyplot().close(fig)
 
 
 def _read_metrics(path: str | os.PathLike, keys: Sequence[str]):
@@ -87,10 +91,7 @@ def plot_metrics(metrics_jsonl_path: str | os.PathLike, keys: Sequence[str],
   axes[-1, 0].set_xlabel("step")
   if title:
     fig.suptitle(title)
-  fig.tight_layout()
-  _prepare_output(out_png)
-  fig.savefig(out_png, format="png", dpi=100)
-  plt.close(fig)
+  _save(fig, out_png)
 
 
 def _as_points(x, name: str) -> np.ndarray:
@@ -164,10 +165,7 @@ def plot_toy_2d(out_png: str | os.PathLike, real, generated, *,
   ax.legend(loc="upper right", markerscale=3)
   if title:
     ax.set_title(title)
-  fig.tight_layout()
-  _prepare_output(out_png)
-  fig.savefig(out_png, format="png", dpi=100)
-  plt.close(fig)
+  _save(fig, out_png)
 
 
 def plot_points(out_png: str | os.PathLike, points, *, title: str | None = None,
@@ -193,7 +191,4 @@ def plot_points(out_png: str | os.PathLike, points, *, title: str | None = None,
     ax.set_aspect("equal")
   if title:
     ax.set_title(title)
-  fig.tight_layout()
-  _prepare_output(out_png)
-  fig.savefig(out_png, format="png", dpi=100)
-  plt.close(fig)
+  _save(fig, out_png)

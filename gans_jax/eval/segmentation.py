@@ -21,17 +21,16 @@ photos scored by the same segmenter weights.
 
 Train and cache the weights once with::
 
-  python -m gans_jax.eval.segmentation --out=/path/to/facade_segmenter.npz
+  python -m gans_jax.eval.tools.train_networks facade_segmenter \\
+      --out=/path/to/facade_segmenter.npz
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 import functools
 import math
 import os
-import time
 
 from flax import nnx
 import jax
@@ -345,7 +344,8 @@ def load_or_train_facade_segmenter(cache_path: str | os.PathLike, *,
 
   Args:
     cache_path: a ``.npz`` file written by :meth:`FacadeSegmenter.save` or by
-      ``python -m gans_jax.eval.segmentation --out=PATH``; keep one per image size.
+      ``python -m gans_jax.eval.tools.train_networks facade_segmenter
+      --out=PATH``; keep one per image size.
     image_size: the photo size; a cached file for another size raises.
     data_seed: the facades seed; a cached file for another seed raises.
     seed: the training seed, used only when the file is missing.
@@ -358,26 +358,3 @@ def load_or_train_facade_segmenter(cache_path: str | os.PathLike, *,
   segmenter = train_facade_segmenter(image_size=image_size, data_seed=data_seed, seed=seed)
   segmenter.save(cache_path)
   return segmenter
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(
-      prog="python -m gans_jax.eval.segmentation",
-      description="Train the facade segmenter used by the FCN-scores and save it.")
-  parser.add_argument("--out", required=True, help="output .npz file")
-  parser.add_argument("--image_size", type=int, default=64, help="photo size")
-  parser.add_argument("--data_seed", type=int, default=0, help="facades seed")
-  parser.add_argument("--seed", type=int, default=0, help="training seed")
-  parser.add_argument("--steps", type=int, default=800, help="Adam steps")
-  args = parser.parse_args(argv)
-  start = time.perf_counter()
-  segmenter = train_facade_segmenter(image_size=args.image_size, data_seed=args.data_seed,
-                                     seed=args.seed, num_steps=args.steps)
-  segmenter.save(args.out)
-  scores = ", ".join(f"{k} {v:.4f}" for k, v in segmenter.test_scores.items())
-  print(f"test photos: {scores}; trained in {time.perf_counter() - start:.1f} s, "
-        f"saved to {args.out}")
-
-
-if __name__ == "__main__":
-  main()

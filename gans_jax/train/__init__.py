@@ -14,7 +14,7 @@ without importing JAX.
 
 import importlib
 
-# name -> the submodule that defines it
+# name -> the submodule that defines it (or a module of gans_jax by its full name)
 _EXPORTS = {
     "CheckpointError": "checkpoint",
     "ConfigError": "config", "train_defaults": "config", "validate_train": "config",
@@ -22,7 +22,8 @@ _EXPORTS = {
     "initialize": "distributed",
     "ImagePool": "image_pool",
     "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
-    "BatchSource": "loop", "Hook": "loop", "HostLost": "loop", "Interrupted": "loop",
+    "BatchSource": "gans_jax.contracts", "Hook": "gans_jax.contracts",
+    "HostLost": "loop", "Interrupted": "loop",
     "NonFiniteError": "loop", "Phase": "loop", "fit": "loop", "fit_phases": "loop",
     "RunError": "runs", "load_experiment": "runs", "load_generator": "runs",
     "load_run": "runs", "saved_config": "runs",
@@ -37,16 +38,20 @@ _EXPORTS = {
 _EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
                  "unroll": "unrolled", "unrolled_gan_update": "unrolled",
                  "unrolled_generator_loss": "unrolled"})
-_SUBMODULES = ("averaging", "checkpoint", "cli", "config", "distributed",
-               "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
-_SUBMODULES += ("unrolled",)
+_SUBMODULES = ("calls", "checkpoint", "cli", "config", "distributed", "image_pool",
+               "keys", "loop", "preemption", "rerun", "runs", "state", "updates",
+               "writer")
+_SUBMODULES += ("averaging", "unrolled")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 
 
 def __getattr__(name):
   if name in _EXPORTS:
-    value = getattr(importlib.import_module(f"gans_jax.train.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    if not module.startswith("gans_jax."):
+      module = f"gans_jax.train.{module}"
+    value = getattr(importlib.import_module(module), name)
   elif name in _SUBMODULES:
     value = importlib.import_module(f"gans_jax.train.{name}")
   else:

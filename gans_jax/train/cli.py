@@ -36,7 +36,6 @@ ValidateFn = Callable[[ml_collections.ConfigDict], None]
 
 EXIT_BAD_INPUT = 2
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
-SAMPLE_GRID_LIMIT = 256
 
 
 def enable_compilation_cache(directory: str | None = None) -> None:
@@ -455,28 +454,11 @@ def show_config(command: Command) -> str:
 
 # --------------------------------------------------------- a trained run --
 
-def _write_samples(samples, out: str, stem: str, title: str) -> list[str]:
-  import numpy as np
-  from gans_jax.eval import images as image_eval
-  from gans_jax.eval import plots
-
-  named = samples if isinstance(samples, dict) else {"": samples}
-  paths = [os.path.join(out, f"{stem}.npz")]
-  np.savez_compressed(paths[0], **{name or "samples": s for name, s in named.items()})
-  for name, s in named.items():
-    png = os.path.join(out, f"{stem}_{name}.png" if name else f"{stem}.png")
-    if s.ndim == 4:
-      image_eval.save_image_grid(png, s[:SAMPLE_GRID_LIMIT])
-    else:
-      plots.plot_points(png, s, title=f"{title} {name}".strip())
-    paths.append(png)
-  return paths
-
-
 def use_run(experiment, command: Command) -> int:
   """Samples, draws, exports, translates with or evaluates a trained run;
   returns the exit code."""
   from gans_jax.data import DataError
+  from gans_jax.eval import report
   from gans_jax.train import checkpoint as checkpoint_lib
   from gans_jax.train import keys
   from gans_jax.train import runs as runs_lib
@@ -515,8 +497,8 @@ def use_run(experiment, command: Command) -> int:
   if command.sample:
     samples = runs_lib.sample(experiment, config, state, command.sample,
                               key=keys.make_key(seed, "sample"))
-    paths = _write_samples(samples, out, f"samples_{command.sample}{suffix}",
-                           f"{config.get('name', '')}, step {step}")
+    paths = report.write_samples(samples, out, f"samples_{command.sample}{suffix}",
+                                 f"{config.get('name', '')}, step {step}")
     print(f"{command.sample} samples of checkpoint {step}: {', '.join(paths)}")
   if command.draw:
     path = figures[command.draw](config, state, out,
@@ -530,7 +512,7 @@ def use_run(experiment, command: Command) -> int:
   if translators is not None:
     translated = command.out or os.path.join(out, f"translated_{direction}")
     try:
-      paths = runs_lib.translate_folder(
+      paths = report.translate_folder(
           translators[direction], state, command.translate, translated,
           image_size=config.data.image_size, channels=config.data.channels,
           key=keys.make_key(seed, "translate"))

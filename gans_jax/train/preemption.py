@@ -21,7 +21,7 @@ to a pipe (``signal.set_wakeup_fd``) that a watcher thread reads at once.
   next run will evaluate.
 
 Without a guard (``fit`` called from Python) the loop installs a plain flag
-handler while it trains, as before. With several processes JAX's preemption
+handler while it trains (:class:`TrainingStop` is the loop's view of both). With several processes JAX's preemption
 service owns SIGTERM and the guard does nothing.
 """
 
@@ -227,3 +227,67 @@ def guard() -> Iterator[Watch | None]:
   finally:
     _CURRENT = None
     watch.close()
+
+
+class _SignalFlag:
+  """A SIGTERM handler that only records that the signal came."""
+
+  def __init__(self):
+    self.raised = False
+
+  def __call__(self, signum, frame):
+    del signum, frame
+    self.raised = True
+
+
+class TrainingStop:
+  """Whether the training loop is to stop and checkpoint now.
+
+  One process: SIGTERM sets a flag, read after every call; under the command
+  line's :func:`guard` its watcher also bounds the time to exit. Several
+  processes: JAX's preemption service (which catches SIGTERM itself) agrees
+  on a call at which every process stops, without a collective per call.
+  """
+
+  def __init__(self, directory: str):
+    import jax
+
+    self.multi = jax.process_count() > 1
+    self._flag = _SignalFlag()
+    self._previous = None
+    self._calls = 0
+    self.watch = None if self.multi else current()
+    self._training = None
+    if self.watch is not None:
+      self._training = self.watch.training(directory)
+      self._training.__enter__()
+    elif not self.multi and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._flag)
+
+  def requested(self) -> bool:
+    """SIGTERM has arrived (one process; for several, see :meth:`reached`)."""
+    if self.watch is not None:
+      return self.watch.received.is_set()
+    return self._flag.raised
+
+  def reached(self) -> bool:
+    """Whether to stop after this call (counted: call it once per call)."""
+    self._calls += 1
+    if not self.multi:
+      return self.requested()
+    from jax.experimental import multihost_utils
+    return multihost_utils.reached_preemption_sync_point(self._calls)
+
+  def progressed(self) -> None:
+    if self.watch is not None:
+      self.watch.progressed()
+
+  def handled(self) -> None:
+    if self.watch is not None:
+      self.watch.handled()
+
+  def close(self) -> None:
+    if self._training is not None:
+      self._training.__exit__(None, None, None)
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
