@@ -25,13 +25,11 @@ log-likelihood of the test set.
     python experiments/fgan.py [--config=experiments/configs/fgan.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+
+import os
 
 import json
 import math
@@ -52,8 +50,6 @@ from experiments.configs import fgan as fgan_config
 from gans_jax.nn import layers
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "fgan.py")
 MIXTURE = "fgan_mixture"
 
 
@@ -128,7 +124,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   else:
     _validate_images(config)
   _check_widths(config, "model.critic_hidden")
-  common.validate_dtype(config)
   config_lib.check_choice(config, "model.critic_activation",
                           set(layers.ACTIVATIONS))
   penalties = config_lib.get(config, "fgan.output_penalty")
@@ -597,7 +592,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   if not isinstance(state, dict):
     state = {config.fgan.divergences[0]: state}
   return evaluate_mixture(config, state, workdir, step=step)
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

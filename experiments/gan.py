@@ -1,6 +1,7 @@
 """Goodfellow et al. 2014, "Generative Adversarial Networks" (arXiv 1406.2661).
 
-Algorithm 1 in code: for each training iteration, k discriminator updates,
+Algorithm 1 in code: for each training iteration, k discriminator updates
+(``gan.n_critic``),
 each on a fresh minibatch of m real examples and m noise samples, ascending
 
     (1/m) sum_i [log D(x_i) + log(1 - D(G(z_i)))],
@@ -14,13 +15,10 @@ width chosen on a validation split.
     python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+
 
 import jax
 import jax.numpy as jnp
@@ -34,38 +32,10 @@ from experiments import common
 from gans_jax.eval import parzen
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "gan.py")
-
-GENERATOR_LOSSES = {
-    "non_saturating": gj.losses.generator_nonsaturating_loss,
-    "minimax": gj.losses.generator_minimax_loss,
-}
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/gan.py)."""
   common.validate_image_data(config)
-  for field in ("model.latent_dim", "gan.k", "model.maxout_pieces",
-                "eval.num_samples", "eval.num_validation", "eval.num_test"):
-    config_lib.check_positive_int(config, field)
-  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
-  common.validate_dtype(config)
-  config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
-  config_lib.check_choice(config, "gan.reuse_fake", (False, True))
   common.validate_split(config, "eval.validation_split")
-  for field in ("model.g_hidden", "model.d_hidden"):
-    config_lib.check_positive_ints(config, field)
-  config_lib.check_choice(config, "model.conditional", (False, True))
-  config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
-  config_lib.check_positive_float(config, "optim.learning_rate")
-  # Adam's and SGD's fields alike, whichever optim.name picks.
-  for field in ("optim.b1", "optim.b2", "optim.momentum", "optim.final_momentum"):
-    config_lib.check_fraction(config, field)
-  config_lib.check_positive_float(config, "optim.lr_decay")
-  config_lib.check_positive_float(config, "optim.min_learning_rate", allow_zero=True)
-  config_lib.check_positive_int(config, "optim.momentum_steps")
-  config_lib.check_fraction(config, "model.d_dropout")
-  config_lib.check_fraction(config, "model.d_input_dropout")
   if config.model.conditional:
     config_lib.check(config.data.dataset in ("digits", "mnist", "fashion_mnist", "cifar10"),
                      "model.conditional", "needs a labelled dataset")
@@ -121,8 +91,8 @@ def make_train_step(config: ml_collections.ConfigDict):
   back-propagates the last discriminator update's fake batch (scored by the
   updated discriminator) through that batch's generator forward pass.
   """
-  k, latent_dim, noise = config.gan.k, config.model.latent_dim, config.model.noise
-  generator_loss = GENERATOR_LOSSES[config.gan.generator_loss]
+  k, latent_dim, noise = config.gan.n_critic, config.model.latent_dim, config.model.noise
+  adversarial_loss, generator_loss = gj.losses.get(config.gan.loss)
   conditional = config.model.conditional
   reuse_fake = config.gan.reuse_fake
 
@@ -150,8 +120,9 @@ def make_train_step(config: ml_collections.ConfigDict):
         d = state.discriminator
         real_logits, d = d.apply(images[i], y, params=params, rngs=key_real)
         fake_logits, d = d.apply(fake, y, params=params, rngs=key_fake)
-        # -[log D(x) + log(1 - D(G(z)))], averaged over the minibatch.
-        loss = gj.losses.discriminator_minimax_loss(real_logits, fake_logits).mean()
+        # gan.loss's discriminator loss, averaged over the minibatch; for
+        # the paper's game -[log D(x) + log(1 - D(G(z)))].
+        loss = adversarial_loss(real_logits, fake_logits).mean()
         return loss, (d, real_logits, fake_logits)
 
       (d_loss, (discriminator, real_logits, fake_logits)), grads = (
@@ -204,7 +175,7 @@ def make_sampler(config: ml_collections.ConfigDict, num: int):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  k = config.gan.k
+  k = config.gan.n_critic
   data = common.image_batches(config, num_microbatches=k)
   state = create_state(config)
   hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
@@ -240,7 +211,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   common.write_results(workdir, common.evaluation_step(config, step), results,
                        samples[:1000])
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

@@ -30,13 +30,11 @@ targets (L1 alone blurs, Section 4.3).
     python experiments/pix2pix.py [--config=experiments/configs/pix2pix.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+cli.script(__name__, __doc__, translates=True)  # the command line; --help before JAX loads
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -48,10 +46,6 @@ from experiments import common
 from experiments import translation
 from gans_jax.eval import sharpness
 from gans_jax.train import config as config_lib
-
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "pix2pix.py")
-
 
 def validate(config: ml_collections.ConfigDict) -> None:
   translation.validate_data(config, paired=True)
@@ -84,12 +78,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_fraction(config, "model.dropout")
   config_lib.check_choice(config, "model.norm", ("batch", "instance", "none"))
   config_lib.check_choice(config, "model.conditional", (False, True))
-  common.validate_dtype(config)
   for field in ("loss.gan_weight", "loss.l1_weight"):
     config_lib.check_positive_float(config, field, allow_zero=True)
   config_lib.check(config.loss.gan_weight > 0 or config.loss.l1_weight > 0,
                    "loss", "gan_weight and l1_weight are both 0: nothing to train")
-  translation.validate_optim(config)
   config_lib.validate_train(config)
 
 
@@ -263,7 +255,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
       "real_A": test["a"][:keep], "fake_B": outputs[:keep],
       "real_B": test["b"][:keep]})
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

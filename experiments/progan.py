@@ -45,13 +45,11 @@ two sets of real images; on the built-in digits the classifier metrics.
 
 import functools
 import glob
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -69,8 +67,6 @@ from gans_jax.eval import ms_ssim as ms_ssim_lib
 from gans_jax.eval import swd as swd_lib
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "progan.py")
 PRESETS = progan_config.PRESETS
 RESOLUTIONS = progan_config.RESOLUTIONS
 LevelPhase = progan_config.LevelPhase
@@ -92,7 +88,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_choice(config, "model.normalize_latents", (False, True))
   config_lib.check_positive_int(config, "model.mbstd_group_size",
                                 allow_zero=True)
-  common.validate_dtype(config)
   levels = progan_config.num_levels(config)
   m = config.model
   for stage in range(levels + 1):
@@ -540,7 +535,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
         reals, key, num_pairs=e.ms_ssim_pairs))
   common.write_results(workdir, step, results, samples[:e.saved_samples])
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

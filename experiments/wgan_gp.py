@@ -30,13 +30,11 @@ training (``w_estimate.png``).
     python experiments/wgan_gp.py [--config=experiments/configs/wgan_gp.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -52,8 +50,6 @@ from gans_jax.eval import plots
 from gans_jax.eval import toy as toy_eval
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "wgan_gp.py")
 TOY_DATASETS = wgan_gp_config.TOY_DATASETS
 
 
@@ -80,7 +76,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_lib.check_positive_float(config, "eval.plot_range")
   config_lib.check_fraction(config, "eval.min_share")
   config_lib.check_choice(config, "model.critic_norm", ("layer", "none"))
-  common.validate_dtype(config)
   config_lib.check_choice(config, "model.generator_batch_norm", (True, False))
   for field in ("model.latent_dim", "gan.n_critic", "gan.generator_batch_multiple",
                 "eval.num_samples"):
@@ -296,7 +291,3 @@ def evaluate_toy(config: ml_collections.ConfigDict, state, workdir: str, *,
                       title=f"WGAN-GP, {config.data.dataset}, {step} iterations")
   common.write_results(workdir, step, results, generated)
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

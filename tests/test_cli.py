@@ -11,17 +11,16 @@ import sys
 import ml_collections
 import pytest
 
+import experiments
+from gans_jax.train import cli
 from gans_jax.train import config as config_lib
+from gans_jax.train import experiment as experiment_lib
 from gans_jax.train import rerun
 from gans_jax.train import runs
 from experiment_runs import run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Every experiments/<paper>.py that has a config file is an experiment.
-EXPERIMENTS = sorted(
-    name[:-3] for name in os.listdir(os.path.join(ROOT, "experiments"))
-    if name.endswith(".py") and not name.startswith("_")
-    and os.path.exists(os.path.join(ROOT, "experiments", "configs", name)))
+EXPERIMENTS = sorted(experiments.EXPERIMENTS)
 
 
 def _experiment(name):
@@ -49,8 +48,40 @@ def _quiet_caches(tmp_path_factory, monkeypatch):
 
 # ------------------------------------------------------------------ help --
 
-def test_every_experiment_is_found():
-  assert {"gan", "dcgan", "wgan", "wgan_gp", "fgan"} <= set(EXPERIMENTS)
+def test_every_module_of_experiments_is_listed_as_an_experiment_or_shared():
+  modules = {name[:-3] for name in os.listdir(os.path.join(ROOT, "experiments"))
+             if name.endswith(".py") and name != "__init__.py"}
+  assert modules == set(experiments.EXPERIMENTS) | set(experiments.SHARED)
+  assert not set(experiments.EXPERIMENTS) & set(experiments.SHARED)
+  assert {"gan", "dcgan", "wgan", "wgan_gp", "fgan", "template"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_meets_the_contract_and_has_a_smoke_preset(name):
+  module, config_module = _experiment(name)
+  assert experiment_lib.check(module) is module
+  assert "smoke" in config_module.PRESETS
+  assert config_module.get_config("smoke").train.num_steps <= 2
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_the_scripts_help_names_the_figures_and_translation_the_module_has(name):
+  module, _ = _experiment(name)
+  run = _script(name, "--help")
+  assert run.returncode == 0, run.stderr[-2000:]
+  in_process = cli.usage(module.__file__, module.__doc__,
+                         figures=tuple(getattr(module, "FIGURES", {})),
+                         translates=hasattr(module, "translators"))
+  assert run.stdout.strip() == in_process.strip()
+
+
+def test_a_module_lacking_part_of_the_contract_is_named(tmp_path):
+  import types
+  module = types.ModuleType("experiments.half_done")
+  module.validate = module.create_state = lambda config: None
+  with pytest.raises(experiment_lib.ContractError,
+                     match="half_done.*make_train_step, make_sampler"):
+    experiment_lib.check(module)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -72,7 +103,7 @@ def test_the_script_answers_help_without_importing_jax(name, tmp_path):
   (tmp_path / "jax").mkdir()
   (tmp_path / "jax" / "__init__.py").write_text(
       "raise ImportError('--help imported jax')\n")
-  env = dict(os.environ, PYTHONPATH=str(tmp_path))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
   run = _script(name, "--help", env=env)
   assert run.returncode == 0, run.stderr[-2000:]
   assert "presets" in run.stdout and "Traceback" not in run.stderr

@@ -55,7 +55,7 @@ output for data in [-1, 1] (the paper: sigmoid on [0, 1]); batch 64 on the
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
 
 # The divergences of Tables 1-2, those of the paper's Table 3 first.
@@ -77,35 +77,35 @@ def output_penalty() -> ml_collections.ConfigDict:
 def mixture_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "fgan_mixture"
-  c.data = ml_collections.ConfigDict(dict(
+  c.data = config_lib.section(
       dataset="fgan_mixture",        # the 1-D mixture of Section 4
       weights=(0.33, 0.67),          # mixture weights
       means=(-1.0, 2.0),             # component means
       stds=(0.255, 1.415),           # component standard deviations
-  ))
-  c.model = ml_collections.ConfigDict(dict(
+  )
+  c.model = config_lib.section(
       init_mean=0.0,                 # mu at the start
       init_std=1.0,                  # sigma at the start
       critic_hidden=(64, 64),        # two hidden layers of 64 units ...
       critic_activation="tanh",      # ... with tanh
-      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.fgan = ml_collections.ConfigDict(dict(
+      dtype=sections.dtype(),        # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.fgan = config_lib.section(
       divergences=DIVERGENCES,       # one training run per divergence
       scheme="single_step",          # Algorithm 1, or 'alternating'
       generator_trick=False,         # Section 3.2's alternative G objective
       output_penalty=output_penalty(),  # lambda per divergence (see above)
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
+  )
+  c.optim = config_lib.section(
       name="adam",                   # 'adam', or 'sgd': plain gradient steps
       learning_rate=1e-3,            # both players (the paper: 0.01, see above)
       schedule="cosine",             # decayed to 0 over the run, or 'constant'
       b1=0.9, b2=0.999,              # Adam's betas
-  ))
+  )
   c.train = config_lib.train_defaults(
       num_steps=20000, batch_size=1024, log_every=500, checkpoint_every=20000,
       sample_every=0, steps_per_call=500)
-  c.eval = ml_collections.ConfigDict(dict(
+  c.eval = config_lib.section(
       test_divergences=PAPER_TABLE,  # columns of the train \ test table
       critic_steps=16000,            # Adam steps re-training each critic
       critic_learning_rate=1e-2,     # its step size (cosine-decayed to 0)
@@ -114,45 +114,45 @@ def mixture_config() -> ml_collections.ConfigDict:
       num_estimate_samples=262144,   # samples of P and Q for the final estimate
       quadrature_points=4001,        # trapezoid grid for the exact divergences
       theta_tolerance=0.15,          # |theta_hat - theta*| deemed a match
-  ))
+  )
   return c
 
 
 def image_config(divergence: str) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = f"fgan_{divergence}"
-  c.data = common.data_defaults(dataset="digits", image_size=16, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
+  c.data = sections.data_defaults(dataset="digits", image_size=16, channels=1)
+  c.model = config_lib.section(
       latent_dim=100,                # z dimension ...
       noise="uniform",               # ... uniform on [-1, 1]
       g_hidden=(1200, 1200),         # ReLU layers of the generator
       critic_hidden=(240, 240),      # ELU layers of the critic
       critic_activation="elu",       # the paper's exponential linear units
       conditional=False,             # unconditional (read by the Parzen sampler)
-      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.fgan = ml_collections.ConfigDict(dict(
+      dtype=sections.dtype(),        # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.fgan = config_lib.section(
       divergence=divergence,         # a name from Tables 1-2
       scheme="single_step",          # Algorithm 1, or 'alternating'
       generator_trick=True,          # Section 3.2: maximise E_Q[g_f(V(G(z)))]
       output_penalty=output_penalty(),  # lambda per divergence (see above)
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=2e-4, schedule="constant", b1=0.5, b2=0.999))
+  )
+  c.optim = config_lib.section(
+      name="adam", learning_rate=2e-4, schedule="constant", b1=0.5, b2=0.999)
   c.train = config_lib.train_defaults(
       num_steps=3000, batch_size=64, log_every=100, checkpoint_every=1000,
       sample_every=1000)
-  c.eval = ml_collections.ConfigDict(dict(
+  c.eval = config_lib.section(
       num_samples=10000,             # generated samples for the Parzen estimate
       num_validation=1000,           # validation examples that choose sigma
       validation_split="validation", # where they come from
       num_test=10000,                # test examples scored (capped by the split)
-  ))
+  )
   return c
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "mixture", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "mixture", dict.fromkeys(PRESETS))
   if preset in ("mixture", "smoke"):
     c = mixture_config()
     if preset == "smoke":

@@ -31,8 +31,7 @@ official 100 + 100 epochs), and at test time the networks in train mode
 
 import ml_collections
 
-from experiments import common
-from experiments import translation
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
 
 PRESETS = ("facades", "l1", "cgan", "l1_gan", "labels", "cmp_facades",
@@ -40,11 +39,11 @@ PRESETS = ("facades", "l1", "cgan", "l1_gan", "labels", "cmp_facades",
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "facades", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "facades", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"pix2pix_{preset}"
-  c.data = translation.data_defaults(dataset="facades", image_size=64)
-  c.model = ml_collections.ConfigDict(dict(
+  c.data = sections.translation_data_defaults(dataset="facades", image_size=64)
+  c.model = config_lib.section(
       generator="unet",      # 'unet' (the paper) or 'resnet' (official option)
       features=16,           # generator width ngf (64 in the paper)
       dropout=0.5,           # dropout rate in the U-Net decoder (the paper's
@@ -56,17 +55,17 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
                              # 2 = 34x34, 3 = 70x70, 5 = 286x286 patches
       norm="batch",          # 'batch' (the paper), 'instance' or 'none'
       conditional=True,      # D sees the input with the output (cGAN)
-      dtype="float32",       # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.loss = ml_collections.ConfigDict(dict(
+      dtype=sections.dtype(), # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.loss = config_lib.section(
       gan_weight=1.0,        # weight of the GAN term (0: L1 alone, no D)
       l1_weight=100.0,       # lambda, the L1 term's weight (Eq. 4)
-  ))
-  c.optim = translation.optim_defaults()
+  )
+  c.optim = sections.translation_optim_defaults()
   c.train = config_lib.train_defaults(
       num_steps=10000, batch_size=1, log_every=100, checkpoint_every=2500,
       sample_every=2500)
-  c.eval = translation.eval_defaults()
+  c.eval = sections.translation_eval_defaults()
   if preset == "l1":
     c.loss.gan_weight = 0.0
   if preset == "cgan":

@@ -41,7 +41,7 @@ import math
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
 
 PRESETS = ("digits", "mnist", "cifar10", "celeb_a", "no_bn", "mlp", "smoke")
@@ -61,11 +61,11 @@ def critic_rounds(gan: ml_collections.ConfigDict, generator_iterations: int) -> 
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "digits", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"wgan_{preset}"
-  c.data = common.data_defaults(dataset="digits", image_size=32, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
+  c.data = sections.data_defaults(dataset="digits", image_size=32, channels=1)
+  c.model = config_lib.section(
       generator="dcgan",           # 'dcgan' or 'mlp'
       generator_batch_norm=True,   # BatchNorm in the DCGAN generator
       mlp_width=512,               # units per layer of the MLP generator
@@ -73,31 +73,31 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       latent_dim=100,              # z dimension (nz)
       features=16,                 # base width of the DCGAN nets (64 in the paper)
       critic_norm="batch",         # 'batch' (official), 'layer' or 'none'
-      dtype="float32",             # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
+      dtype=sections.dtype(),      # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.gan = config_lib.section(
       n_critic=5,                  # critic iterations per generator iteration
       n_critic_warmup=100,         # ... raised to this ...
       warmup_iterations=25,        # ... for the first this many generator iterations
       warmup_every=500,            # ... and for every this-many-th one
       clip=0.01,                   # critic weights are clipped to [-c, c]
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
+  )
+  c.optim = config_lib.section(
       learning_rate=5e-5,          # RMSProp's lr, both networks
       decay=0.99,                  # RMSProp's squared-gradient average (PyTorch alpha)
       eps=1e-8,                    # added to the root
-  ))
+  )
   c.train = config_lib.train_defaults(
       num_steps=0,                 # critic rounds; set below from the iterations
       batch_size=64, log_every=1, checkpoint_every=500, sample_every=500)
   generator_iterations = 2000
-  c.eval = ml_collections.ConfigDict(dict(
+  c.eval = config_lib.section(
       num_samples=2000,            # generated images for the final metrics
       quality_every=250,           # steps between sample-quality points logged
                                    # next to the W estimate (digits only; 0: off)
       quality_samples=500,         # images each of those points uses
-      **common.inception_defaults(),
-  ))
+      **sections.inception_defaults(),
+  )
   if preset in ("mnist", "cifar10", "celeb_a"):
     c.data.update(dataset=preset, channels=1 if preset == "mnist" else 3,
                   image_size=64 if preset == "celeb_a" else 32)
