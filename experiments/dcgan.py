@@ -89,6 +89,12 @@ def draw_interpolation(config: ml_collections.ConfigDict, state, directory: str,
 FIGURES = {"interpolation": draw_interpolation}
 
 
+def make_train_step(config: ml_collections.ConfigDict):
+  """Goodfellow et al.'s Algorithm 1 with ``gan.loss``'s game, as
+  ``experiments/gan.py`` (the paper changes the networks, not the step)."""
+  return gan.make_train_step(config)
+
+
 def make_sampler(config: ml_collections.ConfigDict, num: int):
   """``sample(state, key)``: ``num`` images (labels cycling 0-9 if conditional)."""
   return gan.make_sampler(config, num)
@@ -98,7 +104,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = common.image_batches(config, num_microbatches=config.gan.n_critic)
   state = create_state(config)
   hooks = common.sample_grid_hook(config, make_sampler(config, 64), workdir)
-  state = gj.train.fit(gan.make_train_step(config), state, data, config, workdir,
+  state = gj.train.fit(make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if config.gan.n_critic > 1 else 0)
   return evaluate(config, state, workdir)
 
