@@ -52,22 +52,11 @@ from gans_jax.eval import plots
 from gans_jax.train import config as config_lib
 
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/wgan.py)."""
   common.validate_image_data(config, image_sizes=(32, 64))
-  config_lib.check_choice(config, "model.generator", ("dcgan", "mlp"))
-  config_lib.check_choice(config, "model.generator_batch_norm", (True, False))
-  config_lib.check_choice(config, "model.critic_norm", ("batch", "layer", "none"))
-  for field in ("model.latent_dim", "model.features", "model.mlp_width",
-                "model.mlp_depth", "gan.n_critic", "gan.n_critic_warmup",
-                "gan.warmup_every", "eval.num_samples", "eval.quality_samples"):
-    config_lib.check_positive_int(config, field)
   config_lib.check(config.gan.n_critic_warmup % config.gan.n_critic == 0,
                    "gan.n_critic_warmup", f"must be a multiple of gan.n_critic="
                    f"{config.gan.n_critic}: the critic runs in rounds of n_critic")
-  config_lib.check_positive_int(config, "gan.warmup_iterations", allow_zero=True)
-  config_lib.check_positive_int(config, "eval.quality_every", allow_zero=True)
-  for field in ("gan.clip", "optim.learning_rate", "optim.eps"):
-    config_lib.check_positive_float(config, field)
-  config_lib.check_fraction(config, "optim.decay")
   common.validate_inception(config)
   config_lib.validate_train(config)
 

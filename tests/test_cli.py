@@ -143,6 +143,57 @@ def test_an_unknown_flag_exits_2_and_points_to_help(capsys):
   assert "'sampels'" in err and "--help" in err
 
 
+# ------------------------------------------------------------ field checks --
+
+@pytest.mark.parametrize("override,words", [
+    ("--config.gan.loss=lsgan", ["gan.loss", "must be one of", "least_squares"]),
+    ("--config.model.width=0", ["model.width", "positive integer"]),
+    ("--config.optim.b1=1.0", ["optim.b1", "[0, 1)"]),
+    ("--config.train.seed=-1", ["train.seed", "non-negative integer"]),
+])
+def test_a_bad_value_of_a_declared_field_exits_2_naming_it(override, words, capsys,
+                                                          tmp_path):
+  trained = []
+  code = run_experiment("template", "--config=experiments/configs/template.py:smoke",
+                        override, f"--workdir={tmp_path}",
+                        train=lambda config, workdir: trained.append(config))
+  assert code == 2 and not trained
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: config field "), err
+  for word in words:
+    assert word in err[0], err
+
+
+def test_declared_checks_are_found_under_their_dotted_names():
+  def get_config():
+    c = ml_collections.ConfigDict()
+    c.a = config_lib.section(n=config_lib.field(1, config_lib.positive_int), free="x")
+    c.b = config_lib.section(n=config_lib.field(0.5, config_lib.fraction))
+    return c
+
+  config, checks = config_lib.declared_checks(get_config)
+  assert set(checks) == {"a.n", "b.n"}
+  config.b.n = 0.0
+  config_lib.check_fields(config, checks)  # a fraction, though not a positive int
+  config.b.n = 1.5
+  with pytest.raises(config_lib.ConfigError, match=r"^b\.n: must be in \[0, 1\)"):
+    config_lib.check_fields(config, checks)
+  config.b.n, config.a.n = 0.5, 0
+  with pytest.raises(config_lib.ConfigError, match=r"^a\.n: must be a positive integer"):
+    config_lib.check_fields(config, checks)
+
+
+def test_a_default_that_fails_its_own_check_is_refused():
+  with pytest.raises(ValueError, match="fails its own check"):
+    config_lib.field(0, config_lib.positive_int)
+
+
+def test_a_choice_tells_booleans_from_integers():
+  assert config_lib.one_of(1, 3)(True) is not None
+  assert config_lib.one_of(1, 3)(1) is None
+  assert config_lib.boolean(1) is not None
+
+
 # ---------------------------------------------------------- field comments --
 
 def test_field_comments_follow_their_fields(tmp_path):

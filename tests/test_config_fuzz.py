@@ -213,8 +213,9 @@ def test_random_overrides_of_every_preset_validate_or_exit_2_in_one_line(data):
   overrides = data.draw(st.lists(_override(name, preset), min_size=1, max_size=3),
                         label="overrides")
   seen = []
-  code, stderr = _main(name, preset, overrides, "/nonexistent/fuzz",
-                       train=lambda config, workdir: seen.append(config))
+  with tempfile.TemporaryDirectory() as workdir:  # a run of its own each time
+    code, stderr = _main(name, preset, overrides, os.path.join(workdir, "run"),
+                         train=lambda config, workdir: seen.append(config))
   if code == 0:
     assert len(seen) == 1 and not _error_lines(stderr), (overrides, stderr)
     # What passed is what the flags said: the override reached the config.

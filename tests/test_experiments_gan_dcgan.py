@@ -98,6 +98,42 @@ def test_dcgan_generator_step_reuses_the_discriminator_steps_fake(conditional):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("loss", ["least_squares", "hinge", "non_saturating"])
+def test_the_discriminator_plays_the_game_gan_loss_names(loss):
+  # The discriminator's loss on the step's logits is gan.loss's (LSGAN's
+  # least squares for the lsgan presets), not always the minimax one.
+  import jax
+  import gans_jax as gj
+  from experiments import common
+
+  config = dcgan_config.get_config("smoke")
+  config.gan.loss = loss
+  state = dcgan.create_state(config)
+  m, size = config.train.batch_size, config.data.image_size
+  batch = {"image": jax.random.uniform(jax.random.key(1), (m, size, size, 1),
+                                       minval=-1, maxval=1)}
+  key = jax.random.key(2)
+  _, metrics = jax.jit(dcgan.make_train_step(config))(state, batch, key)
+
+  key_z, key_real, key_fake = jax.random.split(jax.random.fold_in(key, 0), 3)
+  z = common.latent(key_z, m, config.model.latent_dim, config.model.noise)
+  fake, _ = state.generator.apply(z, None)
+  real_logits, d = state.discriminator.apply(batch["image"], None, rngs=key_real)
+  fake_logits, _ = d.apply(fake, None, rngs=key_fake)
+  d_loss, _ = gj.losses.get(loss)
+  np.testing.assert_allclose(metrics["d_loss"],
+                             d_loss(real_logits, fake_logits).mean(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("config_module", [gan_config, dcgan_config])
+def test_the_lsgan_preset_is_the_digits_preset_with_the_least_squares_game(
+    config_module):
+  lsgan, digits = config_module.get_config("lsgan"), config_module.get_config()
+  assert lsgan.gan.loss == "least_squares" and digits.gan.loss == "non_saturating"
+  differing = {field for field, _, _ in config_lib.differences(digits, lsgan)}
+  assert differing == {"name", "gan.loss"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["smoke", "conditional"])
 def test_dcgan_smoke_two_steps_end_to_end(tmp_path, preset):

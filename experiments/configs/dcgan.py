@@ -27,7 +27,8 @@ import ml_collections
 from experiments.configs import gan
 from experiments.configs import sections
 from gans_jax.train import config as config_lib
-from gans_jax.train.config import boolean, field, fraction, one_of, positive, positive_int
+from gans_jax.train.config import (boolean, field, fraction, one_of, positive,
+                                   positive_int)
 
 PRESETS = ("digits", "mnist", "cifar10", "celeb_a", "conditional", "lsgan", "smoke")
 
