@@ -59,25 +59,6 @@ def is_mixture(config: ml_collections.ConfigDict) -> bool:
 
 # ------------------------------------------------------------- config --
 
-def _check_names(config, field: str, *, single: bool = False) -> None:
-  value = config_lib.get(config, field)
-  names = (value,) if single else value
-  config_lib.check(isinstance(names, tuple) and len(names) > 0
-                   and len(set(names)) == len(names), field,
-                   f"must be a non-empty tuple of distinct names, got {value!r}")
-  for name in names:
-    config_lib.check(name in fgan_config.DIVERGENCES, field,
-                     f"unknown divergence {name!r}; valid: "
-                     f"{sorted(fgan_config.DIVERGENCES)}")
-
-
-def _check_widths(config, field: str) -> None:
-  value = config_lib.get(config, field)
-  config_lib.check(isinstance(value, tuple) and len(value) > 0 and all(
-      isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value),
-                   field, f"must be a non-empty tuple of positive integers, got {value!r}")
-
-
 def _validate_mixture(config: ml_collections.ConfigDict) -> None:
   d = config.data
   size = len(d.weights) if isinstance(config_lib.get(config, "data.weights"), tuple) else 0
@@ -92,38 +73,23 @@ def _validate_mixture(config: ml_collections.ConfigDict) -> None:
                    "data.weights", f"must be positive and sum to 1, got {d.weights}")
   config_lib.check(all(s > 0 for s in d.stds), "data.stds",
                    f"must be positive, got {d.stds}")
-  config_lib.check_number(config, "model.init_mean")
-  config_lib.check_positive_float(config, "model.init_std")
-  _check_names(config, "fgan.divergences")
-  _check_names(config, "eval.test_divergences")
-  for field in ("eval.critic_steps", "eval.critic_batch_size", "eval.num_critics",
-                "eval.num_estimate_samples"):
-    config_lib.check_positive_int(config, field)
-  points = config_lib.check_positive_int(config, "eval.quadrature_points")
+  points = config.eval.quadrature_points
   config_lib.check(points >= 101, "eval.quadrature_points", f"must be >= 101, got {points}")
-  config_lib.check_positive_float(config, "eval.critic_learning_rate")
-  config_lib.check_positive_float(config, "eval.theta_tolerance")
 
 
 def _validate_images(config: ml_collections.ConfigDict) -> None:
   common.validate_image_data(config)
   common.validate_split(config, "eval.validation_split")
-  _check_names(config, "fgan.divergence", single=True)
-  _check_widths(config, "model.g_hidden")
-  for field in ("model.latent_dim", "eval.num_samples", "eval.num_validation",
-                "eval.num_test"):
-    config_lib.check_positive_int(config, field)
-  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
   config_lib.check(config_lib.get(config, "model.conditional") is False,
                    "model.conditional", "f-GAN's samplers are unconditional")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/fgan.py)."""
   if is_mixture(config):
     _validate_mixture(config)
   else:
     _validate_images(config)
-  _check_widths(config, "model.critic_hidden")
   config_lib.check_choice(config, "model.critic_activation",
                           set(layers.ACTIVATIONS))
   penalties = config_lib.get(config, "fgan.output_penalty")
@@ -138,13 +104,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config_lib.check(isinstance(value, (int, float)) and not isinstance(value, bool)
                      and math.isfinite(value) and value >= 0, field,
                      f"must be a non-negative number, got {value!r}")
-  config_lib.check_choice(config, "fgan.scheme", ("single_step", "alternating"))
-  config_lib.check_choice(config, "fgan.generator_trick", (False, True))
-  config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
-  config_lib.check_choice(config, "optim.schedule", ("constant", "cosine"))
-  config_lib.check_positive_float(config, "optim.learning_rate")
-  config_lib.check_fraction(config, "optim.b1")
-  config_lib.check_fraction(config, "optim.b2")
   config_lib.validate_train(config)
 
 
