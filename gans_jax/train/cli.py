@@ -12,9 +12,12 @@ Using a trained run, from the config saved in its workdir::
   python experiments/{pix2pix,cyclegan}.py --workdir=DIR --translate=IN_DIR
       [--direction=AtoB|BtoA] [--checkpoint=STEP] [--out=DIR]
 
-``--help`` prints the usage and the presets; ``--show_config`` the resolved
-config, a line per field with its comment. Flags are parsed, the config
-validated, and only then is anything compiled. A bad flag or config field
+Every experiment (the contract: :mod:`gans_jax.train.experiment`) begins
+with ``cli.script(__name__, __doc__)`` (:func:`script`), its whole command
+line. ``--help`` prints the usage and the presets; ``--show_config`` the
+resolved config, a line per field with its comment. Flags are parsed, the
+config validated (each field's declared check, then the experiment's
+``validate``), and only then is anything compiled. A bad flag or config field
 exits with code 2 and one line naming it; a missing dataset likewise; a
 NaN/Inf exits with code 1 after keeping the last good checkpoint; SIGTERM
 saves a checkpoint and exits with code 0.
@@ -195,7 +198,6 @@ def script(name: str, doc: str | None, *, figures: Sequence[str] = (),
   if asks_for_help(sys.argv):
     _print(usage(path, doc or "", figures=figures, translates=translates))
     sys.exit(0)
-  import importlib
   module_name = experiment_lib.module_name(path)
   try:
     module = importlib.import_module(module_name)
