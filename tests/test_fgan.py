@@ -313,10 +313,8 @@ def test_bad_field_raises_config_error_naming_it(preset, field, value):
   for section in sections:
     node = node[section]
   node[name] = value
-  checks = gj.train.config.declared_checks(lambda: fgan_config.get_config(preset))[1]
   with pytest.raises(gj.train.ConfigError, match=field.replace(".", r"\.")):
-    gj.train.config.check_fields(config, checks)  # as the command line does
-    fgan.validate(config)
+    gj.train.experiment.validate(fgan, config, preset=preset)
 
 
 def test_output_penalty_for_an_unknown_divergence_is_a_config_error():

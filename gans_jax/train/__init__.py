@@ -31,8 +31,9 @@ _EXPORTS = {
     "clip_weights": "updates", "ema_update": "updates",
     "MetricWriter": "writer", "read_metrics": "writer",
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "distributed", "image_pool", "keys",
-               "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
+_SUBMODULES = ("checkpoint", "cli", "config", "distributed", "experiment",
+               "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state",
+               "updates", "writer")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 

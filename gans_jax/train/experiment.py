@@ -44,6 +44,7 @@ Optional:
 
 from __future__ import annotations
 
+import importlib
 import os
 import types
 from typing import Any, Callable, Mapping, Protocol
@@ -113,3 +114,26 @@ def module_name(path: str) -> str:
   path = os.path.abspath(path)
   package = os.path.basename(os.path.dirname(path))
   return f"{package}.{os.path.splitext(os.path.basename(path))[0]}"
+
+
+def config_module(experiment: types.ModuleType) -> types.ModuleType:
+  """``experiments.configs.<paper>`` of the module ``experiments.<paper>``."""
+  package, _, paper = experiment.__name__.rpartition(".")
+  return importlib.import_module(f"{package}.configs.{paper}")
+
+
+def validate(experiment: types.ModuleType, config: ml_collections.ConfigDict, *,
+             preset: str | None = None) -> None:
+  """What the command line checks before training: each field's own check,
+  as declared in the experiment's config module (``get_config(preset)``),
+  then the experiment's ``validate``.
+
+  Raises:
+    ConfigError: naming the first bad field.
+  """
+  from gans_jax.train import config as config_lib
+  get_config = config_module(experiment).get_config
+  _, checks = config_lib.declared_checks(
+      lambda: get_config(preset) if preset else get_config())
+  config_lib.check_fields(config, checks)
+  experiment.validate(config)
