@@ -105,6 +105,19 @@ def latent(key: jax.Array, batch: int, dim: int, kind: str = "normal") -> jax.Ar
   return jax.random.normal(key, (batch, dim))
 
 
+class ToyPoints:
+  """A 2-D toy's batches (:class:`gans_jax.data.ToyBatches`) under the key
+  ``"image"``, so that a step written for images trains on points as well."""
+
+  def __init__(self, config: ml_collections.ConfigDict, *, num_microbatches: int = 1):
+    self.toy = gdata.ToyBatches(config.data.dataset, batch_size=config.train.batch_size,
+                                seed=config.train.seed,
+                                num_microbatches=num_microbatches)
+
+  def get_batch(self, step: int) -> dict[str, np.ndarray]:
+    return {"image": self.toy.get_batch(step)["x"]}
+
+
 # ------------------------------------------------------------------ hooks --
 
 class SampleGrid:
@@ -235,6 +248,32 @@ def evaluate_image_samples(config: ml_collections.ConfigDict,
   results.update(inception_evaluation(config, samples))
   write_results(workdir, evaluation_step(config, step), results,
                 samples if keep is None else samples[:keep])
+  return results
+
+
+def evaluate_toy_samples(config: ml_collections.ConfigDict,
+                         sample: Callable[[Any, jax.Array], jax.Array], state,
+                         workdir: str, *, step: int | None = None) -> dict[str, Any]:
+  """A 2-D toy's evaluation: ``sample(state, key)`` with the run's evaluation
+  key; the modes covered and the share of high-quality samples (within 3
+  standard deviations of a mode centre; VEEGAN, PacGAN) where the toy has
+  modes; real and generated points in ``toy.png``; recorded at ``step``."""
+  from gans_jax.eval import plots
+  from gans_jax.eval import toy as toy_eval
+  from gans_jax.train import keys
+  step = evaluation_step(config, step)
+  distribution = gdata.get_toy(config.data.dataset)
+  generated = np.asarray(sample(state, keys.make_key(config.train.seed, "eval")))
+  results = {}
+  if distribution.centers is not None:
+    modes = toy_eval.mode_metrics(generated, distribution.centers, distribution.std)
+    results["eval/modes_covered"] = modes["modes_covered"]
+    results["eval/high_quality_fraction"] = modes["high_quality_fraction"]
+  if jax.process_index() == 0:
+    real = distribution.sample(np.random.default_rng(config.train.seed), 1000)
+    plots.plot_toy_2d(os.path.join(workdir, "toy.png"), real, generated[:1000],
+                      title=f"{config.get('name', '')}, {step} iterations")
+  write_results(workdir, step, results, generated)
   return results
 
 

@@ -8,7 +8,10 @@ each on a fresh minibatch of m real examples and m noise samples, ascending
 
 then one generator update on fresh noise, descending log(1 - D(G(z))) or, as
 the paper recommends in practice, ascending log D(G(z)) (non-saturating).
-The evaluation is the paper's Table 1: a Gaussian Parzen-window estimate of
+``gan.loss`` names the game (``gj.losses.get``): the paper's, or another
+played by the same algorithm, such as LSGAN's least squares (the ``lsgan``
+presets, on the digits and on the ring of 8 Gaussians, a 2-D toy whose
+evaluation counts the modes covered). The evaluation is the paper's Table 1: a Gaussian Parzen-window estimate of
 the test set's log-likelihood under 10,000 generated samples, with the window
 width chosen on a validation split.
 
@@ -29,12 +32,22 @@ from flax import nnx
 
 import gans_jax as gj
 from experiments import common
+from experiments.configs import gan as gan_config
 from gans_jax.eval import parzen
 from gans_jax.train import config as config_lib
 
+def is_toy(config: ml_collections.ConfigDict) -> bool:
+  """Whether ``data.dataset`` is a 2-D toy (points, not images)."""
+  return config.data.dataset in gan_config.TOY_DATASETS
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """The rules beyond each field's own check (experiments/configs/gan.py)."""
-  common.validate_image_data(config)
+  if is_toy(config):
+    # The image fields are unused here, and checked all the same.
+    config_lib.check_choice(config, "data.image_size", (8, 16, 28, 32, 64))
+  else:
+    common.validate_image_data(config)
   common.validate_split(config, "eval.validation_split")
   if config.model.conditional:
     config_lib.check(config.data.dataset in ("digits", "mnist", "fashion_mnist", "cifar10"),
@@ -55,23 +68,25 @@ def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation
 
 
 def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
-  """The ReLU MLP generator with a tanh output, as ``create_state`` builds it."""
+  """The ReLU MLP generator, as ``create_state`` builds it: a tanh output for
+  images, a linear one for a toy's points."""
   del state
   m, d = config.model, config.data
   num_classes = 10 if m.conditional else None
+  toy = is_toy(config)
   return dict(
       player="generator", module="gans_jax.nn.MLPGenerator", mode="eval",
       kwargs=dict(latent_dim=m.latent_dim,
-                  output_shape=(d.image_size, d.image_size, d.channels),
+                  output_shape=2 if toy else (d.image_size, d.image_size, d.channels),
                   hidden=tuple(m.g_hidden), activation="relu",
-                  output_activation="tanh", num_classes=num_classes,
+                  output_activation=None if toy else "tanh", num_classes=num_classes,
                   dtype=common.dtype_name(config)),
       inputs=dict(latent_dim=m.latent_dim, noise=m.noise, num_classes=num_classes))
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
-  shape = (d.image_size, d.image_size, d.channels)
+  shape = 2 if is_toy(config) else (d.image_size, d.image_size, d.channels)
   num_classes = 10 if m.conditional else None
   rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
   generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
@@ -176,10 +191,13 @@ def make_sampler(config: ml_collections.ConfigDict, num: int):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   k = config.gan.n_critic
-  data = common.image_batches(config, num_microbatches=k)
+  if is_toy(config):
+    data, hooks = common.ToyPoints(config, num_microbatches=k), []
+  else:
+    data = common.image_batches(config, num_microbatches=k)
+    hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
+                                    nrow=10)
   state = create_state(config)
-  hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
-                                 nrow=10)
   state = gj.train.fit(make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if k > 1 else 0)
   return evaluate(config, state, workdir)
@@ -189,7 +207,11 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
   """Parzen-window log-likelihood of the test split (Table 1), and for the
   built-in digits the classifier metrics, recorded at ``step`` (default
-  ``train.num_steps``)."""
+  ``train.num_steps``); on a toy, its modes covered instead."""
+  if is_toy(config):
+    return common.evaluate_toy_samples(
+        config, make_sampler(config, config.eval.num_samples), state, workdir,
+        step=step)
   e = config.eval
   samples = common.final_samples(config, make_sampler(config, 500), state)
   results = {}

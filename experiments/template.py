@@ -19,17 +19,12 @@ from gans_jax.train import cli
 
 cli.script(__name__, __doc__)  # the command line; --help before JAX loads
 
-import os
-
 import jax
 import ml_collections
-import numpy as np
 import optax
 
 import gans_jax as gj
 from experiments import common
-from gans_jax.eval import plots
-from gans_jax.eval import toy as toy_eval
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -119,18 +114,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
-  """Modes covered and the share of high-quality samples (within 3 standard
-  deviations of a mode), and ``toy.png``, recorded at ``step``."""
-  step = common.evaluation_step(config, step)
-  distribution = gj.data.get_toy(config.data.dataset)
-  generated = np.asarray(make_sampler(config, config.eval.num_samples)(
-      state, gj.train.make_key(config.train.seed, "eval")))
-  modes = toy_eval.mode_metrics(generated, distribution.centers, distribution.std)
-  results = {"eval/modes_covered": modes["modes_covered"],
-             "eval/high_quality_fraction": modes["high_quality_fraction"]}
-  if jax.process_index() == 0:
-    real = distribution.sample(np.random.default_rng(config.train.seed), 1000)
-    plots.plot_toy_2d(os.path.join(workdir, "toy.png"), real, generated[:1000],
-                      title=f"{config.name}, {step} iterations")
-  common.write_results(workdir, step, results, generated)
-  return results
+  """The paper's evaluation of ``state``, written to ``workdir`` and recorded
+  at ``step``: here modes covered and the share of high-quality samples."""
+  sample = make_sampler(config, config.eval.num_samples)
+  return common.evaluate_toy_samples(config, sample, state, workdir, step=step)

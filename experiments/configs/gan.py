@@ -7,6 +7,11 @@ Presets (``--config=experiments/configs/gan.py:PRESET``):
   conditional_mnist  the same on MNIST
   lsgan        Mao et al. 2017's least-squares game (LSGAN, arXiv 1611.04076)
                on the built-in digits: gan.loss='least_squares', a = 0, b = c = 1
+  lsgan_ring   the same game on the ring of 8 Gaussians, as the paper's
+               mixture test: two hidden layers of 128 in each network, batch
+               512, Adam lr 1e-4; departures: this experiment's ReLU G and
+               maxout D (the paper: tanh), one learning rate for both (the
+               paper: G 1e-3), the built-in ring's spread (the paper: 0.01)
   smoke        two steps of a tiny model, for tests
 Settings follow the paper's MNIST model (goodfeli/adversarial, mnist.yaml):
 maxout discriminator 240x5 / 240x5 with dropout, ReLU generator 1200/1200,
@@ -26,7 +31,9 @@ from gans_jax.train.config import (boolean, field, fraction, non_negative, one_o
 # The games gan.loss may name (gj.losses.get); the Wasserstein loss needs a
 # Lipschitz critic, which Algorithm 1 does not keep.
 LOSSES = ("minimax", "non_saturating", "least_squares", "hinge")
-PRESETS = ("digits", "mnist", "conditional", "conditional_mnist", "lsgan", "smoke")
+PRESETS = ("digits", "mnist", "conditional", "conditional_mnist", "lsgan",
+           "lsgan_ring", "smoke")
+TOY_DATASETS = sections.TOY_DATASETS
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -89,8 +96,17 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.eval.validation_split = "train[50000:60000]"  # as the paper's parzen_ll.py
   if preset.startswith("conditional"):
     c.model.conditional = True
-  if preset == "lsgan":
+  if preset in ("lsgan", "lsgan_ring"):
     c.gan.loss = "least_squares"
+  if preset == "lsgan_ring":
+    c.data.dataset = "8gaussians"
+    c.model.update(latent_dim=2, noise="normal", g_hidden=(128, 128),
+                   d_hidden=(128, 128), maxout_pieces=2, d_dropout=0.0,
+                   d_input_dropout=0.0)
+    c.optim.learning_rate = 1e-4
+    c.train.update(num_steps=5000, batch_size=512, log_every=500,
+                   checkpoint_every=2500, sample_every=0, steps_per_call=50)
+    c.eval.num_samples = 2500
   if preset == "smoke":
     c.model.update(latent_dim=8, g_hidden=(16,), d_hidden=(16,), maxout_pieces=2)
     c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2,

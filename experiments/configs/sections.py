@@ -17,6 +17,8 @@ from gans_jax.train.config import (boolean, field, fraction, non_negative_int,
                                    unit_interval)
 
 DTYPES = ("float32", "bfloat16")
+# The 2-D toys of gans_jax.data.get_toy that the GAN experiments train on.
+TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
 INCEPTION_METRICS = ("fid", "kid", "is", "precision_recall")
 
 

@@ -53,7 +53,7 @@ from gans_jax.train.config import (boolean, field, fraction, non_negative, one_o
 
 PRESETS = ("quickstart", "8gaussians", "25gaussians", "swissroll", "digits",
            "mnist", "cifar10", "smoke")
-TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
+TOY_DATASETS = sections.TOY_DATASETS
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
