@@ -126,6 +126,20 @@ def test_the_discriminator_plays_the_game_gan_loss_names(loss):
                              d_loss(real_logits, fake_logits).mean(), rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_gan_trains_on_the_ring_of_8_gaussians_and_counts_its_modes(tmp_path):
+  config = gan_config.get_config("lsgan_ring")
+  config.train.update(num_steps=2, batch_size=16, log_every=1, checkpoint_every=2,
+                      steps_per_call=1)
+  config.eval.num_samples = 64
+  experiment_lib.validate(gan, config, preset="lsgan_ring")
+  results = gan.train_and_evaluate(config, str(tmp_path))
+  assert 0 <= results["eval/modes_covered"] <= 8
+  samples = np.load(tmp_path / "samples.npz")["samples"]
+  assert samples.shape == (64, 2)  # points, not images
+  assert os.path.exists(tmp_path / "toy.png")
+
+
 @pytest.mark.parametrize("config_module", [gan_config, dcgan_config])
 def test_the_lsgan_preset_is_the_digits_preset_with_the_least_squares_game(
     config_module):
