@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import experiments
 from gans_jax.train import cli
-from gans_jax.train import experiment as experiment_lib
+from gans_jax.train import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,14 +74,20 @@ def _leaves(config: ml_collections.ConfigDict, prefix: str = ""):
 
 
 @functools.cache
+def _config_and_checks(name: str, preset: str):
+  """The preset's config and the checks its fields declare."""
+  return config_lib.declared_checks(lambda: _experiment(name)[1].get_config(preset))
+
+
 def _config(name: str, preset: str) -> ml_collections.ConfigDict:
-  return _experiment(name)[1].get_config(preset)
+  return _config_and_checks(name, preset)[0]
 
 
 def _validate(name: str, preset: str, config: ml_collections.ConfigDict) -> None:
-  """What the command line checks: each field's own check, then the
-  experiment's rules across fields."""
-  experiment_lib.validate(_experiment(name)[0], config, preset=preset)
+  """What the command line checks (``gans_jax.train.experiment.validate``):
+  each field's own check, then the experiment's rules across fields."""
+  config_lib.check_fields(config, _config_and_checks(name, preset)[1])
+  _experiment(name)[0].validate(config)
 
 
 def _fresh_config(name: str, preset: str) -> ml_collections.ConfigDict:
