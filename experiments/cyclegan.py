@@ -39,7 +39,8 @@ generated labels images (the paper's Cityscapes labels <-> photo tables).
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__, translates=True)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, translates=True)
 
 import os
 

@@ -13,7 +13,8 @@ between random latent codes (Section 6.1, Fig. 4).
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__, figures=("interpolation",))  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, figures=("interpolation",))
 
 import os
 

@@ -27,7 +27,8 @@ log-likelihood of the test set.
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
 
 import os
 

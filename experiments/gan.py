@@ -11,16 +11,17 @@ the paper recommends in practice, ascending log D(G(z)) (non-saturating).
 ``gan.loss`` names the game (``gj.losses.get``): the paper's, or another
 played by the same algorithm, such as LSGAN's least squares (the ``lsgan``
 presets, on the digits and on the ring of 8 Gaussians, a 2-D toy whose
-evaluation counts the modes covered). The evaluation is the paper's Table 1: a Gaussian Parzen-window estimate of
-the test set's log-likelihood under 10,000 generated samples, with the window
-width chosen on a validation split.
+evaluation counts the modes covered). The evaluation is the paper's Table 1:
+a Gaussian Parzen-window estimate of the test set's log-likelihood under
+10,000 generated samples, with the window width chosen on a validation split.
 
     python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
 """
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
 
 
 import jax

@@ -32,7 +32,8 @@ targets (L1 alone blurs, Section 4.3).
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__, translates=True)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, translates=True)
 
 import os
 

@@ -17,7 +17,8 @@ updates, each on a fresh real minibatch, then one generator update.
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
 
 import jax
 import ml_collections

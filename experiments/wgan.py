@@ -35,7 +35,8 @@ over training next to a measure of sample quality (the paper's Fig. 3):
 import functools
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
 
 import os
 

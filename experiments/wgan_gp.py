@@ -32,7 +32,8 @@ training (``w_estimate.png``).
 
 from gans_jax.train import cli
 
-cli.script(__name__, __doc__)  # the command line; --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
 
 import os
 

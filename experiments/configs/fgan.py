@@ -112,7 +112,8 @@ def mixture_config() -> ml_collections.ConfigDict:
       num_steps=20000, batch_size=1024, log_every=500, checkpoint_every=20000,
       sample_every=0, steps_per_call=500)
   c.eval = config_lib.section(
-      test_divergences=field(PAPER_TABLE, DIVERGENCE_NAMES),  # columns of the train \ test table
+      # columns of the train \ test table
+      test_divergences=field(PAPER_TABLE, DIVERGENCE_NAMES),
       critic_steps=field(16000, positive_int),  # Adam steps re-training each critic
       critic_learning_rate=field(1e-2, positive),  # its step size (cosine-decayed to 0)
       critic_batch_size=field(1024, positive_int),  # samples of P and of Q per step

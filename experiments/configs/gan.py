@@ -49,9 +49,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       g_hidden=field((1200, 1200), positive_ints),  # ReLU layers of the generator
       d_hidden=field((240, 240), positive_ints),    # maxout layers of the discriminator
       maxout_pieces=field(5, positive_int),     # pieces per maxout unit
-      d_dropout=field(0.5, fraction),           # dropout on the discriminator's hidden layers
+      d_dropout=field(0.5, fraction),           # dropout on D's hidden layers
       d_input_dropout=field(0.2, fraction),     # and on its input
-      conditional=field(False, boolean),        # Mirza & Osindero 2014: condition on the label
+      conditional=field(False, boolean),        # Mirza & Osindero 2014: on the label
       dtype=sections.dtype(),                   # compute dtype: 'float32' or 'bfloat16'
   )
   c.gan = config_lib.section(
