@@ -185,7 +185,7 @@ def build_config(case: Case, variant: Variant | None = None, *,
 def microbatches(case: Case, config) -> int:
   """Real minibatches one step consumes (stacked on a leading axis if > 1)."""
   if case.experiment in ("gan", "dcgan"):
-    return config.gan.k
+    return config.gan.n_critic
   if case.experiment in ("wgan", "wgan_gp"):
     return config.gan.n_critic
   return 1
@@ -341,7 +341,7 @@ def torch_reference(case: Case, config):
   if case.experiment in ("gan", "dcgan", "wgan"):
     _require(not m.get("conditional", False), "conditional models")
   if case.experiment in ("gan", "dcgan"):
-    _require(config.gan.k == 1 and config.gan.generator_loss == "non_saturating"
+    _require(config.gan.n_critic == 1 and config.gan.loss == "non_saturating"
              and o.name == "adam", "this GAN setting")
   if case.experiment == "gan":
     from benchmarks.torch_reference import gan

@@ -37,13 +37,12 @@ generated labels images (the paper's Cityscapes labels <-> photo tables).
     python experiments/cyclegan.py [--config=experiments/configs/cyclegan.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, translates=True)
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -54,10 +53,6 @@ from experiments import common
 from experiments import translation
 from gans_jax.eval import domain as domain_eval
 from gans_jax.train import config as config_lib
-
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "cyclegan.py")
-
 
 class CycleGANState(gj.train.TrainState):
   """The four players; ``extra`` holds the pools ``{'pool_a', 'pool_b'}`` of
@@ -70,28 +65,18 @@ class CycleGANState(gj.train.TrainState):
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/cyclegan.py)."""
   translation.validate_data(config, paired=False)
   size = config.data.image_size
   config_lib.check(size % 4 == 0, "data.image_size",
                    f"the ResNet generator needs a multiple of 4, got {size}")
-  for field in ("model.features", "model.d_features", "model.d_layers"):
-    config_lib.check_positive_int(config, field)
   try:
     gj.nn.patchgan_output_size(size, config.model.d_layers)
   except ValueError as e:
     raise config_lib.ConfigError("model.d_layers", str(e)) from None
-  config_lib.check_positive_int(config, "model.blocks", allow_zero=True)
-  config_lib.check_choice(config, "model.upsample", ("transpose", "resize"))
-  config_lib.check_fraction(config, "model.dropout")
-  config_lib.check_choice(config, "model.norm", ("instance", "batch", "none"))
-  common.validate_dtype(config)
-  for field in ("loss.gan_weight", "loss.cycle_a", "loss.cycle_b", "loss.identity"):
-    config_lib.check_positive_float(config, field, allow_zero=True)
   l = config.loss
   config_lib.check(l.gan_weight > 0 or l.cycle_a > 0 or l.cycle_b > 0, "loss",
                    "gan_weight, cycle_a and cycle_b are all 0: nothing to train")
-  config_lib.check_positive_int(config, "gan.pool_size", allow_zero=True)
-  translation.validate_optim(config)
   config_lib.validate_train(config)
 
 
@@ -311,7 +296,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
       "real_A": test["a"][:keep], "fake_B": fake_b[:keep], "rec_A": rec_a[:keep],
       "real_B": test["b"][:keep], "fake_A": fake_a[:keep], "rec_B": rec_b[:keep]})
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

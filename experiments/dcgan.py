@@ -11,13 +11,12 @@ between random latent codes (Section 6.1, Fig. 4).
     python experiments/dcgan.py [--config=experiments/configs/dcgan.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, figures=("interpolation",))
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -32,24 +31,9 @@ from experiments import gan
 from gans_jax.eval import images as image_eval
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "dcgan.py")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/dcgan.py)."""
   common.validate_image_data(config, image_sizes=(32, 64))
-  for field in ("model.latent_dim", "model.features", "gan.k",
-                "eval.num_samples", "eval.interpolations"):
-    config_lib.check_positive_int(config, field)
-  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
-  common.validate_dtype(config)
-  config_lib.check_choice(config, "gan.generator_loss", gan.GENERATOR_LOSSES)
-  config_lib.check_choice(config, "gan.reuse_fake", (False, True))
-  config_lib.check_choice(config, "model.conditional", (False, True))
-  config_lib.check_choice(config, "optim.name", ("adam",))
-  config_lib.check_positive_float(config, "optim.learning_rate")
-  config_lib.check_fraction(config, "optim.b1")
-  config_lib.check_fraction(config, "optim.b2")
   common.validate_inception(config)
   config_lib.validate_train(config)
 
@@ -106,17 +90,23 @@ def draw_interpolation(config: ml_collections.ConfigDict, state, directory: str,
 FIGURES = {"interpolation": draw_interpolation}
 
 
+def make_train_step(config: ml_collections.ConfigDict):
+  """Goodfellow et al.'s Algorithm 1 with ``gan.loss``'s game, as
+  ``experiments/gan.py`` (the paper changes the networks, not the step)."""
+  return gan.make_train_step(config)
+
+
 def make_sampler(config: ml_collections.ConfigDict, num: int):
   """``sample(state, key)``: ``num`` images (labels cycling 0-9 if conditional)."""
   return gan.make_sampler(config, num)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  data = common.image_batches(config, num_microbatches=config.gan.k)
+  data = common.image_batches(config, num_microbatches=config.gan.n_critic)
   state = create_state(config)
   hooks = common.sample_grid_hook(config, make_sampler(config, 64), workdir)
-  state = gj.train.fit(gan.make_train_step(config), state, data, config, workdir,
-                       hooks=hooks, batch_axis=1 if config.gan.k > 1 else 0)
+  state = gj.train.fit(make_train_step(config), state, data, config, workdir,
+                       hooks=hooks, batch_axis=1 if config.gan.n_critic > 1 else 0)
   return evaluate(config, state, workdir)
 
 
@@ -127,7 +117,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
                      key=gj.train.make_key(config.train.seed, "interpolation"))
   return common.evaluate_image_samples(config, make_sampler(config, 500), state,
                                        workdir, step=step, keep=None)
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

@@ -1,26 +1,28 @@
 """Goodfellow et al. 2014, "Generative Adversarial Networks" (arXiv 1406.2661).
 
-Algorithm 1 in code: for each training iteration, k discriminator updates,
+Algorithm 1 in code: for each training iteration, k discriminator updates
+(``gan.n_critic``),
 each on a fresh minibatch of m real examples and m noise samples, ascending
 
     (1/m) sum_i [log D(x_i) + log(1 - D(G(z_i)))],
 
 then one generator update on fresh noise, descending log(1 - D(G(z))) or, as
 the paper recommends in practice, ascending log D(G(z)) (non-saturating).
-The evaluation is the paper's Table 1: a Gaussian Parzen-window estimate of
-the test set's log-likelihood under 10,000 generated samples, with the window
-width chosen on a validation split.
+``gan.loss`` names the game (``gj.losses.get``): the paper's, or another
+played by the same algorithm, such as LSGAN's least squares (the ``lsgan``
+presets, on the digits and on the ring of 8 Gaussians, a 2-D toy whose
+evaluation counts the modes covered). The evaluation is the paper's Table 1:
+a Gaussian Parzen-window estimate of the test set's log-likelihood under
+10,000 generated samples, with the window width chosen on a validation split.
 
     python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
+
 
 import jax
 import jax.numpy as jnp
@@ -31,41 +33,23 @@ from flax import nnx
 
 import gans_jax as gj
 from experiments import common
+from experiments.configs import gan as gan_config
 from gans_jax.eval import parzen
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "gan.py")
-
-GENERATOR_LOSSES = {
-    "non_saturating": gj.losses.generator_nonsaturating_loss,
-    "minimax": gj.losses.generator_minimax_loss,
-}
+def is_toy(config: ml_collections.ConfigDict) -> bool:
+  """Whether ``data.dataset`` is a 2-D toy (points, not images)."""
+  return config.data.dataset in gan_config.TOY_DATASETS
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  common.validate_image_data(config)
-  for field in ("model.latent_dim", "gan.k", "model.maxout_pieces",
-                "eval.num_samples", "eval.num_validation", "eval.num_test"):
-    config_lib.check_positive_int(config, field)
-  config_lib.check_choice(config, "model.noise", ("uniform", "normal"))
-  common.validate_dtype(config)
-  config_lib.check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
-  config_lib.check_choice(config, "gan.reuse_fake", (False, True))
+  """The rules beyond each field's own check (experiments/configs/gan.py)."""
+  if is_toy(config):
+    # The image fields are unused here, and checked all the same.
+    config_lib.check_choice(config, "data.image_size", (8, 16, 28, 32, 64))
+  else:
+    common.validate_image_data(config)
   common.validate_split(config, "eval.validation_split")
-  for field in ("model.g_hidden", "model.d_hidden"):
-    config_lib.check_positive_ints(config, field)
-  config_lib.check_choice(config, "model.conditional", (False, True))
-  config_lib.check_choice(config, "optim.name", ("sgd", "adam"))
-  config_lib.check_positive_float(config, "optim.learning_rate")
-  # Adam's and SGD's fields alike, whichever optim.name picks.
-  for field in ("optim.b1", "optim.b2", "optim.momentum", "optim.final_momentum"):
-    config_lib.check_fraction(config, field)
-  config_lib.check_positive_float(config, "optim.lr_decay")
-  config_lib.check_positive_float(config, "optim.min_learning_rate", allow_zero=True)
-  config_lib.check_positive_int(config, "optim.momentum_steps")
-  config_lib.check_fraction(config, "model.d_dropout")
-  config_lib.check_fraction(config, "model.d_input_dropout")
   if config.model.conditional:
     config_lib.check(config.data.dataset in ("digits", "mnist", "fashion_mnist", "cifar10"),
                      "model.conditional", "needs a labelled dataset")
@@ -85,23 +69,25 @@ def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation
 
 
 def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
-  """The ReLU MLP generator with a tanh output, as ``create_state`` builds it."""
+  """The ReLU MLP generator, as ``create_state`` builds it: a tanh output for
+  images, a linear one for a toy's points."""
   del state
   m, d = config.model, config.data
   num_classes = 10 if m.conditional else None
+  toy = is_toy(config)
   return dict(
       player="generator", module="gans_jax.nn.MLPGenerator", mode="eval",
       kwargs=dict(latent_dim=m.latent_dim,
-                  output_shape=(d.image_size, d.image_size, d.channels),
+                  output_shape=2 if toy else (d.image_size, d.image_size, d.channels),
                   hidden=tuple(m.g_hidden), activation="relu",
-                  output_activation="tanh", num_classes=num_classes,
+                  output_activation=None if toy else "tanh", num_classes=num_classes,
                   dtype=common.dtype_name(config)),
       inputs=dict(latent_dim=m.latent_dim, noise=m.noise, num_classes=num_classes))
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   m, d = config.model, config.data
-  shape = (d.image_size, d.image_size, d.channels)
+  shape = 2 if is_toy(config) else (d.image_size, d.image_size, d.channels)
   num_classes = 10 if m.conditional else None
   rngs, dtype = gj.train.init_rngs(config.train.seed), common.compute_dtype(config)
   generator = gj.nn.build_module(generator_spec(config), rngs=rngs)
@@ -121,8 +107,8 @@ def make_train_step(config: ml_collections.ConfigDict):
   back-propagates the last discriminator update's fake batch (scored by the
   updated discriminator) through that batch's generator forward pass.
   """
-  k, latent_dim, noise = config.gan.k, config.model.latent_dim, config.model.noise
-  generator_loss = GENERATOR_LOSSES[config.gan.generator_loss]
+  k, latent_dim, noise = config.gan.n_critic, config.model.latent_dim, config.model.noise
+  adversarial_loss, generator_loss = gj.losses.get(config.gan.loss)
   conditional = config.model.conditional
   reuse_fake = config.gan.reuse_fake
 
@@ -150,8 +136,9 @@ def make_train_step(config: ml_collections.ConfigDict):
         d = state.discriminator
         real_logits, d = d.apply(images[i], y, params=params, rngs=key_real)
         fake_logits, d = d.apply(fake, y, params=params, rngs=key_fake)
-        # -[log D(x) + log(1 - D(G(z)))], averaged over the minibatch.
-        loss = gj.losses.discriminator_minimax_loss(real_logits, fake_logits).mean()
+        # gan.loss's discriminator loss, averaged over the minibatch; for
+        # the paper's game -[log D(x) + log(1 - D(G(z)))].
+        loss = adversarial_loss(real_logits, fake_logits).mean()
         return loss, (d, real_logits, fake_logits)
 
       (d_loss, (discriminator, real_logits, fake_logits)), grads = (
@@ -204,11 +191,14 @@ def make_sampler(config: ml_collections.ConfigDict, num: int):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  k = config.gan.k
-  data = common.image_batches(config, num_microbatches=k)
+  k = config.gan.n_critic
+  if is_toy(config):
+    data, hooks = common.ToyPoints(config, num_microbatches=k), []
+  else:
+    data = common.image_batches(config, num_microbatches=k)
+    hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
+                                    nrow=10)
   state = create_state(config)
-  hooks = common.sample_grid_hook(config, make_sampler(config, 100), workdir,
-                                 nrow=10)
   state = gj.train.fit(make_train_step(config), state, data, config, workdir,
                        hooks=hooks, batch_axis=1 if k > 1 else 0)
   return evaluate(config, state, workdir)
@@ -218,7 +208,11 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None) -> dict:
   """Parzen-window log-likelihood of the test split (Table 1), and for the
   built-in digits the classifier metrics, recorded at ``step`` (default
-  ``train.num_steps``)."""
+  ``train.num_steps``); on a toy, its modes covered instead."""
+  if is_toy(config):
+    return common.evaluate_toy_samples(
+        config, make_sampler(config, config.eval.num_samples), state, workdir,
+        step=step)
   e = config.eval
   samples = common.final_samples(config, make_sampler(config, 500), state)
   results = {}
@@ -240,7 +234,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   common.write_results(workdir, common.evaluation_step(config, step), results,
                        samples[:1000])
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

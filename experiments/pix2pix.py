@@ -30,13 +30,12 @@ targets (L1 alone blurs, Section 4.3).
     python experiments/pix2pix.py [--config=experiments/configs/pix2pix.py:PRESET]
 """
 
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__, translates=True)
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -49,21 +48,16 @@ from experiments import translation
 from gans_jax.eval import sharpness
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "pix2pix.py")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/pix2pix.py)."""
   translation.validate_data(config, paired=True)
-  m, size = config.model, config.data.image_size
-  generator = config_lib.check_choice(config, "model.generator", ("unet", "resnet"))
+  size = config.data.image_size
   # Both generators' fields are checked whichever is chosen.
   blocks = config_lib.get(config, "model.dropout_blocks")
   config_lib.check(isinstance(blocks, int) and not isinstance(blocks, bool)
                    and -1 <= blocks < 2**31, "model.dropout_blocks",
                    f"must be -1 (the network's default) or a count, got {blocks!r}")
-  config_lib.check_positive_int(config, "model.resnet_blocks", allow_zero=True)
-  if generator == "unet":
+  if config.model.generator == "unet":
     config_lib.check(size >= 4 and size & (size - 1) == 0, "data.image_size",
                      f"the U-Net needs a power of two >= 4, got {size}")
     depth = size.bit_length() - 1
@@ -73,23 +67,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   else:
     config_lib.check(size % 4 == 0, "data.image_size",
                      f"the ResNet generator needs a multiple of 4, got {size}")
-  for field in ("model.features", "model.d_features"):
-    config_lib.check_positive_int(config, field)
-  layers = config_lib.check_positive_int(config, "model.d_layers", allow_zero=True)
-  if layers:
+  if config.model.d_layers:
     try:
-      gj.nn.patchgan_output_size(size, layers)
+      gj.nn.patchgan_output_size(size, config.model.d_layers)
     except ValueError as e:
       raise config_lib.ConfigError("model.d_layers", str(e)) from None
-  config_lib.check_fraction(config, "model.dropout")
-  config_lib.check_choice(config, "model.norm", ("batch", "instance", "none"))
-  config_lib.check_choice(config, "model.conditional", (False, True))
-  common.validate_dtype(config)
-  for field in ("loss.gan_weight", "loss.l1_weight"):
-    config_lib.check_positive_float(config, field, allow_zero=True)
   config_lib.check(config.loss.gan_weight > 0 or config.loss.l1_weight > 0,
                    "loss", "gan_weight and l1_weight are both 0: nothing to train")
-  translation.validate_optim(config)
   config_lib.validate_train(config)
 
 
@@ -263,7 +247,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
       "real_A": test["a"][:keep], "fake_B": outputs[:keep],
       "real_B": test["b"][:keep]})
   return results
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

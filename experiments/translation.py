@@ -50,22 +50,6 @@ EVAL_MODES = ("train", "eval")
 
 # ----------------------------------------------------------------- config --
 
-def data_defaults(**overrides) -> ml_collections.ConfigDict:
-  data = ml_collections.ConfigDict(dict(
-      dataset="facades",   # see experiments/translation.py's docstring
-      data_dir="",         # TFDS data directory ('' = TFDS's default)
-      direction="AtoB",    # 'BtoA' swaps the domains (official --direction)
-      image_size=64,       # side of the images the networks see (crop_size)
-      channels=3,          # 1 (grey) or 3 (RGB), both domains
-      load_size=0,         # jitter: resize to this, crop image_size; 0 is
-                           # 286/256 of image_size (official 286 -> 256)
-      jitter=True,         # random resize-crop (and flip) of training images
-      flip=True,           # random horizontal flips (official --no_flip)
-  ))
-  data.update(overrides)
-  return data
-
-
 def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
   """Checks ``config.data`` and ``config.eval`` for a paired (pix2pix) or
   unpaired (CycleGAN) task."""
@@ -78,9 +62,8 @@ def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
       "data.dataset", f"unknown {'paired' if paired else 'unpaired'} dataset "
       f"{name!r}; valid: {list(names)} or "
       f"{', '.join(p + 'PATH' for p in prefixes)}")
-  config_lib.check_choice(config, "data.direction", gdata.DIRECTIONS)
   size = config_lib.check_positive_int(config, "data.image_size")
-  channels = config_lib.check_choice(config, "data.channels", (1, 3))
+  channels = config.data.channels
   if name == "facades":
     config_lib.check(size % 32 == 0, "data.image_size",
                      f"the synthetic facades need a multiple of 32, got {size}")
@@ -88,41 +71,14 @@ def validate_data(config: ml_collections.ConfigDict, *, paired: bool) -> None:
                      f"the synthetic facades are RGB (3), got {channels}")
   if name == "digits":
     config_lib.check_choice(config, "data.image_size", (16, 32, 64))
-  load = config_lib.check_positive_int(config, "data.load_size", allow_zero=True)
+  load = config.data.load_size
   config_lib.check(load == 0 or load >= size, "data.load_size",
                    f"must be 0 or >= data.image_size={size}, got {load}")
-  config_lib.check_choice(config, "data.jitter", (False, True))
-  config_lib.check_choice(config, "data.flip", (False, True))
-  config_lib.check_choice(config, "eval.mode", EVAL_MODES)
   common.validate_split(config, "eval.split")
   if config.data.dataset == "facades":
     from gans_jax.data import synthetic_facades
     config_lib.check_choice(config, "eval.split",
                             tuple(synthetic_facades.FACADES_SPLITS))
-  for field in ("eval.num_test", "eval.batch_size", "eval.grid_examples",
-                "eval.num_saved"):
-    config_lib.check_positive_int(config, field)
-
-
-def optim_defaults(**overrides) -> ml_collections.ConfigDict:
-  optim = ml_collections.ConfigDict(dict(
-      learning_rate=2e-4,  # Adam, both papers
-      b1=0.5,
-      b2=0.999,
-      decay_fraction=0.5,  # the last half of the run decays the rate linearly
-                           # to 0 (CycleGAN: 100 epochs + 100 of decay)
-  ))
-  optim.update(overrides)
-  return optim
-
-
-def validate_optim(config: ml_collections.ConfigDict) -> None:
-  config_lib.check_positive_float(config, "optim.learning_rate")
-  config_lib.check_fraction(config, "optim.b1")
-  config_lib.check_fraction(config, "optim.b2")
-  decay = config_lib.get(config, "optim.decay_fraction")
-  config_lib.check(isinstance(decay, (int, float)) and 0.0 <= decay <= 1.0,
-                   "optim.decay_fraction", f"must be in [0, 1], got {decay!r}")
 
 
 def learning_rate(config: ml_collections.ConfigDict) -> optax.Schedule:
@@ -150,23 +106,6 @@ def adam(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   o = config.optim
   return optax.adam(learning_rate(config), b1=o.b1, b2=o.b2)
 
-
-def eval_defaults(**overrides) -> ml_collections.ConfigDict:
-  e = ml_collections.ConfigDict(dict(
-      split="test",        # the split translated and scored at the end
-      num_test=100,        # its first examples (all 100 synthetic facades)
-      batch_size=50,       # images translated per call (each on its own)
-      mode="train",        # 'train': the networks as in training (batch
-                           # statistics, dropout on; official test.py without
-                           # --eval); 'eval': running statistics, no dropout
-      grid_examples=8,     # examples in the sample grids
-      num_saved=100,       # examples whose images go to samples.npz
-  ))
-  e.update(overrides)
-  return e
-
-
-# ------------------------------------------------------------------- data --
 
 def _swap(direction: str, a, b):
   return (b, a) if direction == "BtoA" else (a, b)

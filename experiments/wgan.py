@@ -33,13 +33,12 @@ over training next to a measure of sample quality (the paper's Fig. 3):
 """
 
 import functools
-import os
-import sys
+from gans_jax.train import cli
 
-if __name__ == "__main__":
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from gans_jax.train import cli
-  cli.exit_on_help(__file__)  # answers --help before JAX loads
+# The command line; --help answers before JAX loads.
+cli.script(__name__, __doc__)
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -53,28 +52,12 @@ from experiments.configs import wgan as wgan_config
 from gans_jax.eval import plots
 from gans_jax.train import config as config_lib
 
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "configs", "wgan.py")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
+  """The rules beyond each field's own check (experiments/configs/wgan.py)."""
   common.validate_image_data(config, image_sizes=(32, 64))
-  config_lib.check_choice(config, "model.generator", ("dcgan", "mlp"))
-  config_lib.check_choice(config, "model.generator_batch_norm", (True, False))
-  config_lib.check_choice(config, "model.critic_norm", ("batch", "layer", "none"))
-  common.validate_dtype(config)
-  for field in ("model.latent_dim", "model.features", "model.mlp_width",
-                "model.mlp_depth", "gan.n_critic", "gan.n_critic_warmup",
-                "gan.warmup_every", "eval.num_samples", "eval.quality_samples"):
-    config_lib.check_positive_int(config, field)
   config_lib.check(config.gan.n_critic_warmup % config.gan.n_critic == 0,
                    "gan.n_critic_warmup", f"must be a multiple of gan.n_critic="
                    f"{config.gan.n_critic}: the critic runs in rounds of n_critic")
-  config_lib.check_positive_int(config, "gan.warmup_iterations", allow_zero=True)
-  config_lib.check_positive_int(config, "eval.quality_every", allow_zero=True)
-  for field in ("gan.clip", "optim.learning_rate", "optim.eps"):
-    config_lib.check_positive_float(config, field)
-  config_lib.check_fraction(config, "optim.decay")
   common.validate_inception(config)
   config_lib.validate_train(config)
 
@@ -226,7 +209,3 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
   """Samples and, on the digits, the classifier metrics."""
   return common.evaluate_image_samples(config, make_sampler(config, 500), state,
                                        workdir, step=step)
-
-
-if __name__ == "__main__":
-  common.script_main(train_and_evaluate, validate, CONFIG_FILE)

@@ -19,7 +19,8 @@ treated element-wise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -299,6 +300,53 @@ def generator_wasserstein_loss(fake_scores: ArrayLike) -> Array:
     Algorithm 1.
   """
   return -jnp.asarray(fake_scores)
+
+
+
+class LossPair(NamedTuple):
+  """A discriminator (or critic) loss and the generator loss it is played with."""
+
+  discriminator: Callable[..., Array]
+  generator: Callable[..., Array]
+
+
+REGISTRY: Mapping[str, LossPair] = types.MappingProxyType({
+    # Goodfellow et al. 2014, Eq. 1: the generator descends log(1 - D(G(z))).
+    "minimax": LossPair(discriminator_minimax_loss, generator_minimax_loss),
+    # The same game, the generator ascending log D(G(z)) (Section 3).
+    "non_saturating": LossPair(discriminator_minimax_loss,
+                               generator_nonsaturating_loss),
+    # Mao et al. 2017 (LSGAN), Eq. 2 with a = 0, b = c = 1.
+    "least_squares": LossPair(discriminator_least_squares_loss,
+                              generator_least_squares_loss),
+    # Lim & Ye 2017; Miyato et al. 2018.
+    "hinge": LossPair(discriminator_hinge_loss, generator_hinge_loss),
+    # Arjovsky et al. 2017; the critic must be kept Lipschitz by the caller.
+    "wasserstein": LossPair(critic_wasserstein_loss, generator_wasserstein_loss),
+})
+"""Loss name -> ``(discriminator_loss, generator_loss)``."""
+
+
+def get(name: str) -> LossPair:
+  """Looks up the two losses of an adversarial game by name.
+
+  ``discriminator_loss(real_outputs, fake_outputs)`` and
+  ``generator_loss(fake_outputs)`` return per-element values, as every loss
+  here; ``d_loss, g_loss = gj.losses.get("least_squares")``.
+
+  Args:
+    name: a key of ``REGISTRY``.
+
+  Returns:
+    ``(discriminator_loss, generator_loss)``.
+
+  Raises:
+    ValueError: for an unknown name, listing the valid ones.
+  """
+  if name not in REGISTRY:
+    raise ValueError(f"Unknown GAN loss {name!r}; valid names are: "
+                     f"{', '.join(sorted(REGISTRY))}.")
+  return REGISTRY[name]
 
 
 def wasserstein_estimate(

@@ -9,12 +9,12 @@ from gans_jax.train import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_experiment(name: str, *flags: str) -> int:
-  """``python experiments/<name>.py FLAGS``, in this process; the exit code."""
+def run_experiment(name: str, *flags: str, train=None) -> int:
+  """``python experiments/<name>.py FLAGS``, in this process; the exit code
+  (``train`` in place of the experiment's ``train_and_evaluate``)."""
   module = importlib.import_module(f"experiments.{name}")
-  return cli.main(module.train_and_evaluate, default_config=module.CONFIG_FILE,
-                  validate=module.validate,
-                  argv=[os.path.join(ROOT, "experiments", f"{name}.py"), *flags])
+  return cli.main(module, [os.path.join(ROOT, "experiments", f"{name}.py"), *flags],
+                  train=train)
 
 
 @contextlib.contextmanager

@@ -11,17 +11,16 @@ import sys
 import ml_collections
 import pytest
 
+import experiments
+from gans_jax.train import cli
 from gans_jax.train import config as config_lib
+from gans_jax.train import experiment as experiment_lib
 from gans_jax.train import rerun
 from gans_jax.train import runs
 from experiment_runs import run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Every experiments/<paper>.py that has a config file is an experiment.
-EXPERIMENTS = sorted(
-    name[:-3] for name in os.listdir(os.path.join(ROOT, "experiments"))
-    if name.endswith(".py") and not name.startswith("_")
-    and os.path.exists(os.path.join(ROOT, "experiments", "configs", name)))
+EXPERIMENTS = sorted(experiments.EXPERIMENTS)
 
 
 def _experiment(name):
@@ -49,8 +48,40 @@ def _quiet_caches(tmp_path_factory, monkeypatch):
 
 # ------------------------------------------------------------------ help --
 
-def test_every_experiment_is_found():
-  assert {"gan", "dcgan", "wgan", "wgan_gp", "fgan"} <= set(EXPERIMENTS)
+def test_every_module_of_experiments_is_listed_as_an_experiment_or_shared():
+  modules = {name[:-3] for name in os.listdir(os.path.join(ROOT, "experiments"))
+             if name.endswith(".py") and name != "__init__.py"}
+  assert modules == set(experiments.EXPERIMENTS) | set(experiments.SHARED)
+  assert not set(experiments.EXPERIMENTS) & set(experiments.SHARED)
+  assert {"gan", "dcgan", "wgan", "wgan_gp", "fgan", "template"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_meets_the_contract_and_has_a_smoke_preset(name):
+  module, config_module = _experiment(name)
+  assert experiment_lib.check(module) is module
+  assert "smoke" in config_module.PRESETS
+  assert config_module.get_config("smoke").train.num_steps <= 2
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_the_scripts_help_names_the_figures_and_translation_the_module_has(name):
+  module, _ = _experiment(name)
+  run = _script(name, "--help")
+  assert run.returncode == 0, run.stderr[-2000:]
+  in_process = cli.usage(module.__file__, module.__doc__,
+                         figures=tuple(getattr(module, "FIGURES", {})),
+                         translates=hasattr(module, "translators"))
+  assert run.stdout.strip() == in_process.strip()
+
+
+def test_a_module_lacking_part_of_the_contract_is_named(tmp_path):
+  import types
+  module = types.ModuleType("experiments.half_done")
+  module.validate = module.create_state = lambda config: None
+  with pytest.raises(experiment_lib.ContractError,
+                     match="half_done.*make_train_step, make_sampler"):
+    experiment_lib.check(module)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -72,7 +103,7 @@ def test_the_script_answers_help_without_importing_jax(name, tmp_path):
   (tmp_path / "jax").mkdir()
   (tmp_path / "jax" / "__init__.py").write_text(
       "raise ImportError('--help imported jax')\n")
-  env = dict(os.environ, PYTHONPATH=str(tmp_path))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
   run = _script(name, "--help", env=env)
   assert run.returncode == 0, run.stderr[-2000:]
   assert "presets" in run.stdout and "Traceback" not in run.stderr
@@ -110,6 +141,57 @@ def test_an_unknown_flag_exits_2_and_points_to_help(capsys):
   assert _main("wgan_gp", "--sampels=3") == 2
   err = capsys.readouterr().err.strip()
   assert "'sampels'" in err and "--help" in err
+
+
+# ------------------------------------------------------------ field checks --
+
+@pytest.mark.parametrize("override,words", [
+    ("--config.gan.loss=lsgan", ["gan.loss", "must be one of", "least_squares"]),
+    ("--config.model.width=0", ["model.width", "positive integer"]),
+    ("--config.optim.b1=1.0", ["optim.b1", "[0, 1)"]),
+    ("--config.train.seed=-1", ["train.seed", "non-negative integer"]),
+])
+def test_a_bad_value_of_a_declared_field_exits_2_naming_it(override, words, capsys,
+                                                          tmp_path):
+  trained = []
+  code = run_experiment("template", "--config=experiments/configs/template.py:smoke",
+                        override, f"--workdir={tmp_path}",
+                        train=lambda config, workdir: trained.append(config))
+  assert code == 2 and not trained
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: config field "), err
+  for word in words:
+    assert word in err[0], err
+
+
+def test_declared_checks_are_found_under_their_dotted_names():
+  def get_config():
+    c = ml_collections.ConfigDict()
+    c.a = config_lib.section(n=config_lib.field(1, config_lib.positive_int), free="x")
+    c.b = config_lib.section(n=config_lib.field(0.5, config_lib.fraction))
+    return c
+
+  config, checks = config_lib.declared_checks(get_config)
+  assert set(checks) == {"a.n", "b.n"}
+  config.b.n = 0.0
+  config_lib.check_fields(config, checks)  # a fraction, though not a positive int
+  config.b.n = 1.5
+  with pytest.raises(config_lib.ConfigError, match=r"^b\.n: must be in \[0, 1\)"):
+    config_lib.check_fields(config, checks)
+  config.b.n, config.a.n = 0.5, 0
+  with pytest.raises(config_lib.ConfigError, match=r"^a\.n: must be a positive integer"):
+    config_lib.check_fields(config, checks)
+
+
+def test_a_default_that_fails_its_own_check_is_refused():
+  with pytest.raises(ValueError, match="fails its own check"):
+    config_lib.field(0, config_lib.positive_int)
+
+
+def test_a_choice_tells_booleans_from_integers():
+  assert config_lib.one_of(1, 3)(True) is not None
+  assert config_lib.one_of(1, 3)(1) is None
+  assert config_lib.boolean(1) is not None
 
 
 # ---------------------------------------------------------- field comments --

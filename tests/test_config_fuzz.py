@@ -33,15 +33,15 @@ import ml_collections
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import experiments
 from gans_jax.train import cli
+from gans_jax.train import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The experiments fuzzed: a module experiments/<name>.py with its config in
-# experiments/configs/<name>.py (the experiment contract): every one there.
-EXPERIMENTS = tuple(sorted(
-    f[:-3] for f in os.listdir(os.path.join(ROOT, "experiments", "configs"))
-    if f.endswith(".py") and not f.startswith("_")))
+# The experiments fuzzed: every one the experiments package lists (its
+# tests fail when a module there is not listed or does not meet the contract).
+EXPERIMENTS = tuple(sorted(experiments.EXPERIMENTS))
 
 SCALE = float(os.environ.get("GANS_JAX_FUZZ_EXAMPLES", "0") or 0)
 
@@ -74,8 +74,20 @@ def _leaves(config: ml_collections.ConfigDict, prefix: str = ""):
 
 
 @functools.cache
+def _config_and_checks(name: str, preset: str):
+  """The preset's config and the checks its fields declare."""
+  return config_lib.declared_checks(lambda: _experiment(name)[1].get_config(preset))
+
+
 def _config(name: str, preset: str) -> ml_collections.ConfigDict:
-  return _experiment(name)[1].get_config(preset)
+  return _config_and_checks(name, preset)[0]
+
+
+def _validate(name: str, preset: str, config: ml_collections.ConfigDict) -> None:
+  """What the command line checks (``gans_jax.train.experiment.validate``):
+  each field's own check, then the experiment's rules across fields."""
+  config_lib.check_fields(config, _config_and_checks(name, preset)[1])
+  _experiment(name)[0].validate(config)
 
 
 def _fresh_config(name: str, preset: str) -> ml_collections.ConfigDict:
@@ -166,13 +178,12 @@ def _override(draw, name: str, preset: str) -> str:
 def _main(name: str, preset: str, overrides, workdir: str, train=None):
   """(exit code, stderr) of the command line, in this process."""
   module, _ = _experiment(name)
-  argv = [f"experiments/{name}.py", f"--config={module.CONFIG_FILE}:{preset}",
+  config_file = os.path.join(ROOT, "experiments", "configs", f"{name}.py")
+  argv = [f"experiments/{name}.py", f"--config={config_file}:{preset}",
           *overrides, f"--workdir={workdir}"]
   err = io.StringIO()
   with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-    code = cli.main(train or module.train_and_evaluate,
-                    default_config=module.CONFIG_FILE, validate=module.validate,
-                    argv=argv)
+    code = cli.main(module, argv, train=train)
   return code, err.getvalue()
 
 
@@ -202,8 +213,9 @@ def test_random_overrides_of_every_preset_validate_or_exit_2_in_one_line(data):
   overrides = data.draw(st.lists(_override(name, preset), min_size=1, max_size=3),
                         label="overrides")
   seen = []
-  code, stderr = _main(name, preset, overrides, "/nonexistent/fuzz",
-                       train=lambda config, workdir: seen.append(config))
+  with tempfile.TemporaryDirectory() as workdir:  # a run of its own each time
+    code, stderr = _main(name, preset, overrides, os.path.join(workdir, "run"),
+                         train=lambda config, workdir: seen.append(config))
   if code == 0:
     assert len(seen) == 1 and not _error_lines(stderr), (overrides, stderr)
     # What passed is what the flags said: the override reached the config.
@@ -240,10 +252,10 @@ def _bad_values(value):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_field_of_every_preset_is_checked_by_validate(name):
-  module, config_module = _experiment(name)
+  _, config_module = _experiment(name)
   from gans_jax.train import ConfigError
   for preset in config_module.PRESETS:
-    module.validate(_fresh_config(name, preset))
+    _validate(name, preset, _fresh_config(name, preset))
     for field, value in _fields(name, preset):
       if field in FREE_FORM:
         continue
@@ -258,7 +270,7 @@ def test_every_field_of_every_preset_is_checked_by_validate(name):
         with node.ignore_type():
           node[last] = bad
         with pytest.raises(ConfigError) as error:
-          module.validate(config)
+          _validate(name, preset, config)
         # The message names the field (the tuples of fgan's mixture are
         # checked together, so a short one blames the next).
         assert field in str(error.value) or field.startswith("data."), (

@@ -157,7 +157,7 @@ def test_bad_fields_are_named(field, value, named):
   section, name = field.split(".")
   config[section][name] = value
   with pytest.raises(gj.train.ConfigError, match=named.replace(".", r"\.")):
-    cyclegan.validate(config)
+    gj.train.experiment.validate(cyclegan, config, preset="smoke")
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from experiments import dcgan
 from experiments import gan
 from experiments.configs import dcgan as dcgan_config
 from experiments.configs import gan as gan_config
+from gans_jax.train import config as config_lib
+from gans_jax.train import experiment as experiment_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,6 +97,56 @@ def test_dcgan_generator_step_reuses_the_discriminator_steps_fake(conditional):
   for a, b in zip(jax.tree.leaves(fresh.discriminator.params),
                   jax.tree.leaves(new_state.discriminator.params)):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["least_squares", "hinge", "non_saturating"])
+def test_the_discriminator_plays_the_game_gan_loss_names(loss):
+  # The discriminator's loss on the step's logits is gan.loss's (LSGAN's
+  # least squares for the lsgan presets), not always the minimax one.
+  import jax
+  import gans_jax as gj
+  from experiments import common
+
+  config = dcgan_config.get_config("smoke")
+  config.gan.loss = loss
+  state = dcgan.create_state(config)
+  m, size = config.train.batch_size, config.data.image_size
+  batch = {"image": jax.random.uniform(jax.random.key(1), (m, size, size, 1),
+                                       minval=-1, maxval=1)}
+  key = jax.random.key(2)
+  _, metrics = jax.jit(dcgan.make_train_step(config))(state, batch, key)
+
+  key_z, key_real, key_fake = jax.random.split(jax.random.fold_in(key, 0), 3)
+  z = common.latent(key_z, m, config.model.latent_dim, config.model.noise)
+  fake, _ = state.generator.apply(z, None)
+  real_logits, d = state.discriminator.apply(batch["image"], None, rngs=key_real)
+  fake_logits, _ = d.apply(fake, None, rngs=key_fake)
+  d_loss, _ = gj.losses.get(loss)
+  np.testing.assert_allclose(metrics["d_loss"],
+                             d_loss(real_logits, fake_logits).mean(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_gan_trains_on_the_ring_of_8_gaussians_and_counts_its_modes(tmp_path):
+  config = gan_config.get_config("lsgan_ring")
+  config.train.update(num_steps=2, batch_size=16, log_every=1, checkpoint_every=2,
+                      steps_per_call=1)
+  config.eval.num_samples = 64
+  experiment_lib.validate(gan, config, preset="lsgan_ring")
+  results = gan.train_and_evaluate(config, str(tmp_path))
+  assert 0 <= results["eval/modes_covered"] <= 8
+  samples = np.load(tmp_path / "samples.npz")["samples"]
+  assert samples.shape == (64, 2)  # points, not images
+  assert os.path.exists(tmp_path / "toy.png")
+
+
+@pytest.mark.parametrize("config_module", [gan_config, dcgan_config])
+def test_the_lsgan_preset_is_the_digits_preset_with_the_least_squares_game(
+    config_module):
+  lsgan, digits = config_module.get_config("lsgan"), config_module.get_config()
+  assert lsgan.gan.loss == "least_squares" and digits.gan.loss == "non_saturating"
+  differing = {field for field, _, _ in config_lib.differences(digits, lsgan)}
+  assert differing == {"name", "gan.loss"}
 
 
 @pytest.mark.slow
@@ -218,5 +270,5 @@ def test_inception_metric_names_are_checked():
   config = dcgan_config.get_config("cifar10")
   assert config.eval.inception_metrics == ("fid",)
   config.eval.inception_metrics = ("fid", "fjd")
-  with pytest.raises(Exception, match="eval.inception_metrics"):
-    dcgan.validate(config)
+  with pytest.raises(config_lib.ConfigError, match="eval.inception_metrics"):
+    experiment_lib.validate(dcgan, config, preset="cifar10")

@@ -314,7 +314,7 @@ def test_bad_field_raises_config_error_naming_it(preset, field, value):
     node = node[section]
   node[name] = value
   with pytest.raises(gj.train.ConfigError, match=field.replace(".", r"\.")):
-    fgan.validate(config)
+    gj.train.experiment.validate(fgan, config, preset=preset)
 
 
 def test_output_penalty_for_an_unknown_divergence_is_a_config_error():

@@ -204,3 +204,44 @@ def test_pair_losses_are_the_same_under_jit(loss):
 @pytest.mark.parametrize("loss", _SMOOTH_SINGLE_LOSSES)
 def test_generator_losses_are_the_same_under_jit(loss):
   np.testing.assert_allclose(jax.jit(loss)(FAKE), loss(FAKE), rtol=1e-6)
+
+
+# ------------------------------------------------------------ by name --
+
+# name -> (discriminator loss, generator loss) it must stand for
+NAMED = {
+    "minimax": (losses.discriminator_minimax_loss, losses.generator_minimax_loss),
+    "non_saturating": (losses.discriminator_minimax_loss,
+                       losses.generator_nonsaturating_loss),
+    "least_squares": (losses.discriminator_least_squares_loss,
+                      losses.generator_least_squares_loss),
+    "hinge": (losses.discriminator_hinge_loss, losses.generator_hinge_loss),
+    "wasserstein": (losses.critic_wasserstein_loss, losses.generator_wasserstein_loss),
+}
+
+
+def test_every_registered_name_is_tested():
+  assert set(losses.REGISTRY) == set(NAMED)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_get_gives_the_losses_of_the_named_game(name):
+  real = jnp.array([-2.0, -0.3, 0.0, 0.7, 3.0])
+  fake = jnp.array([1.5, -1.0, 0.2, -2.5, 0.4])
+  d_loss, g_loss = losses.get(name)
+  want_d, want_g = NAMED[name]
+  np.testing.assert_array_equal(d_loss(real, fake), want_d(real, fake))
+  np.testing.assert_array_equal(g_loss(fake), want_g(fake))
+  # The pair is a game: the losses differ from every other name's.
+  for other in set(NAMED) - {name}:
+    other_d, other_g = NAMED[other]
+    assert not (np.array_equal(d_loss(real, fake), other_d(real, fake))
+                and np.array_equal(g_loss(fake), other_g(fake))), other
+
+
+def test_an_unknown_loss_name_lists_the_valid_ones():
+  with pytest.raises(ValueError, match="least_squares") as error:
+    losses.get("lsgan")
+  assert "'lsgan'" in str(error.value)
+  for name in NAMED:
+    assert name in str(error.value)

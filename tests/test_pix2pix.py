@@ -127,7 +127,7 @@ def test_bad_fields_are_named(field, value, named):
   with config.unlocked():
     config[section][name] = value
   with pytest.raises(gj.train.ConfigError, match=named.replace(".", r"\.")):
-    pix2pix.validate(config)
+    gj.train.experiment.validate(pix2pix, config, preset="smoke")
 
 
 def test_nothing_to_train_is_refused():

@@ -384,7 +384,7 @@ def test_bad_fields_are_named(field, value):
   section, name = field.split(".")
   config[section][name] = value
   with pytest.raises(gj.train.ConfigError, match=field.replace(".", r"\.")):
-    progan.validate(config)
+    gj.train.experiment.validate(progan, config, preset="smoke")
 
 
 def _smoke(preset, **data):

@@ -163,7 +163,7 @@ def test_validate_names_the_bad_field(field, value):
   group, name = field.split(".")
   config[group][name] = value
   with pytest.raises(gj.train.ConfigError, match=field):
-    wgan.validate(config)
+    gj.train.experiment.validate(wgan, config)
 
 
 @pytest.mark.parametrize("flags,field", [

@@ -244,7 +244,7 @@ def test_validate_names_the_bad_field(field, value):
   group, name = field.split(".")
   config[group][name] = value
   with pytest.raises(gj.train.ConfigError, match=field):
-    wgan_gp.validate(config)
+    gj.train.experiment.validate(wgan_gp, config)
 
 
 @pytest.mark.parametrize("flags,field", [

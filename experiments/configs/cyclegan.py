@@ -29,46 +29,50 @@ initialisation, transposed convolutions for up-sampling.
 
 import ml_collections
 
-from experiments import common
-from experiments import translation
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (field, fraction, non_negative, non_negative_int,
+                                   one_of, positive_int)
 
 PRESETS = ("digits", "gan_alone", "cycle_alone", "gan_forward", "gan_backward",
            "facades", "horse2zebra", "smoke")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "digits", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"cyclegan_{preset}"
-  c.data = translation.data_defaults(dataset="digits", image_size=32, channels=1,
+  c.data = sections.translation_data_defaults(dataset="digits", image_size=32, channels=1,
                                      flip=False)
-  c.model = ml_collections.ConfigDict(dict(
-      features=16,           # generator width ngf (64 in the paper)
-      blocks=6,              # residual blocks: 6 below 256 px, 9 at 256
-      upsample="transpose",  # 'transpose' (official) or 'resize' (nearest
-                             # 2x then a 3x3 convolution: no checkerboard)
-      dropout=0.0,           # dropout in the residual blocks (official: none)
-      d_features=32,         # discriminator width ndf (64 in the paper)
-      d_layers=1,            # PatchGAN depth: 1 = 16x16, 3 = 70x70 patches
-      norm="instance",       # 'instance' (the paper), 'batch' or 'none'
-      dtype="float32",       # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.loss = ml_collections.ConfigDict(dict(
-      gan_weight=1.0,        # weight of the two GAN terms (0: no D)
-      cycle_a=10.0,          # lambda_A: forward cycle |F(G(a)) - a| (Eq. 2)
-      cycle_b=10.0,          # lambda_B: backward cycle |G(F(b)) - b|
-      identity=0.5,          # identity |G(b) - b| weighs identity * lambda_B,
-                             # |F(a) - a| identity * lambda_A (official 0.5)
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
-      pool_size=50,          # generated images each D's history pool keeps
-  ))
-  c.optim = translation.optim_defaults()
+  c.model = config_lib.section(
+      features=field(16, positive_int),  # generator width ngf (64 in the paper)
+      blocks=field(6, non_negative_int),  # residual blocks: 6 below 256 px, 9 at 256
+      # 'transpose' (official) or 'resize' (nearest 2x then a 3x3 convolution:
+      # no checkerboard)
+      upsample=field("transpose", one_of("transpose", "resize")),
+      dropout=field(0.0, fraction),  # dropout in the residual blocks (official: none)
+      d_features=field(32, positive_int),  # discriminator width ndf (64 in the paper)
+      d_layers=field(1, positive_int),  # PatchGAN depth: 1 = 16x16, 3 = 70x70 patches
+      # 'instance' (the paper), 'batch' or 'none'
+      norm=field("instance", one_of("instance", "batch", "none")),
+      dtype=sections.dtype(), # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.loss = config_lib.section(
+      gan_weight=field(1.0, non_negative),  # weight of the two GAN terms (0: no D)
+      cycle_a=field(10.0, non_negative),  # lambda_A: forward cycle |F(G(a)) - a| (Eq. 2)
+      cycle_b=field(10.0, non_negative),  # lambda_B: backward cycle |G(F(b)) - b|
+      # identity |G(b) - b| weighs identity * lambda_B, |F(a) - a| identity *
+      # lambda_A (official 0.5)
+      identity=field(0.5, non_negative),
+  )
+  c.gan = config_lib.section(
+      pool_size=field(50, non_negative_int),  # generated images each D's history pool keeps
+  )
+  c.optim = sections.translation_optim_defaults()
   c.train = config_lib.train_defaults(
       num_steps=10000, batch_size=1, log_every=100, checkpoint_every=2500,
       sample_every=2500)
-  c.eval = translation.eval_defaults(num_test=300, batch_size=100, num_saved=300)
+  c.eval = sections.translation_eval_defaults(num_test=300, batch_size=100, num_saved=300)
   if preset == "gan_alone":
     c.loss.update(cycle_a=0.0, cycle_b=0.0)
   if preset == "cycle_alone":

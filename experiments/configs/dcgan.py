@@ -7,6 +7,9 @@ Presets (``--config=experiments/configs/dcgan.py:PRESET``):
   cifar10   CIFAR-10 32x32 RGB from TFDS
   celeb_a   CelebA, centre-cropped and resized to 64x64, from TFDS
   conditional  class-conditional DCGAN on the built-in digits
+  lsgan     Mao et al. 2017 (LSGAN, arXiv 1611.04076) on the built-in digits:
+            the least-squares game (gan.loss='least_squares', a = 0, b = c = 1)
+            with DCGAN's networks and Adam (lr 2e-4, beta1 0.5), as the paper
   smoke     two steps of a tiny model, for tests
 The paper: all-convolutional nets, BatchNorm in both (not on G's output nor
 D's input), ReLU/tanh generator, LeakyReLU(0.2) discriminator, weights
@@ -21,39 +24,49 @@ Algorithm 1).
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import gan
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, fraction, one_of, positive,
+                                   positive_int)
 
-PRESETS = ("digits", "mnist", "cifar10", "celeb_a", "conditional", "smoke")
+PRESETS = ("digits", "mnist", "cifar10", "celeb_a", "conditional", "lsgan", "smoke")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "digits", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"dcgan_{preset}"
-  c.data = common.data_defaults(dataset="digits", image_size=32, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
-      latent_dim=100,            # z dimension (the paper: 100, uniform; the
-      noise="normal",            # reference implementation draws N(0, I))
-      features=32,               # base width (64 in the paper); digits: 32
-      conditional=False,         # condition G and D on the class label
-      dtype="float32",           # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
-      k=1,                       # discriminator steps per generator step
-      generator_loss="non_saturating",
-      reuse_fake=True,           # G's step scores the D step's fake batch
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=2e-4, b1=0.5, b2=0.999))
+  c.data = sections.data_defaults(dataset="digits", image_size=32, channels=1)
+  c.model = config_lib.section(
+      # z dimension (the paper: 100, uniform; the reference implementation
+      # draws N(0, I))
+      latent_dim=field(100, positive_int),
+      noise=field("normal", one_of("uniform", "normal")),
+      features=field(32, positive_int),  # base width (64 in the paper); digits: 32
+      conditional=field(False, boolean),  # condition G and D on the class label
+      dtype=sections.dtype(),    # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.gan = config_lib.section(
+      n_critic=field(1, positive_int),  # discriminator steps per generator step
+      # the game (gj.losses.get); see configs/gan.py
+      loss=field("non_saturating", one_of(*gan.LOSSES)),
+      # G's step scores the D step's fake batch
+      reuse_fake=field(True, boolean),
+  )
+  c.optim = config_lib.section(
+      name=field("adam", one_of("adam")), learning_rate=field(2e-4, positive),
+      b1=field(0.5, fraction), b2=field(0.999, fraction))
   c.train = config_lib.train_defaults(
       num_steps=2000, batch_size=64, log_every=50, checkpoint_every=1000,
       sample_every=500)
-  c.eval = ml_collections.ConfigDict(dict(
-      num_samples=2000,          # generated images for the classifier metrics
-      interpolations=8,          # rows of the latent-space interpolation figure
-      **common.inception_defaults(),
-  ))
+  c.eval = config_lib.section(
+      # generated images for the classifier metrics
+      num_samples=field(2000, positive_int),
+      # rows of the latent-space interpolation figure
+      interpolations=field(8, positive_int),
+      **sections.inception_defaults(),
+  )
   if preset == "mnist":
     c.data.dataset = "mnist"
     c.model.features = 64
@@ -74,6 +87,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.eval.update(num_samples=10000, inception_metrics=("fid",))
   if preset == "conditional":
     c.model.conditional = True
+  if preset == "lsgan":
+    c.gan.loss = "least_squares"
   if preset == "smoke":
     c.model.update(latent_dim=8, features=4)
     c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2,

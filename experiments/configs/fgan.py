@@ -55,13 +55,17 @@ output for data in [-1, 1] (the paper: sigmoid on [0, 1]); batch 64 on the
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, finite, fraction, one_of, positive,
+                                   positive_int, positive_ints, tuple_of)
 
 # The divergences of Tables 1-2, those of the paper's Table 3 first.
 DIVERGENCES = ("kl", "reverse_kl", "jensen_shannon", "jeffrey", "pearson",
                "neyman", "squared_hellinger", "gan", "total_variation")
 # The columns of the paper's train \ test table (Table 3, right).
+# A check: distinct names among DIVERGENCES, at least one.
+DIVERGENCE_NAMES = tuple_of(one_of(*DIVERGENCES), distinct=True, min_size=1)
 PAPER_TABLE = ("kl", "reverse_kl", "jensen_shannon", "jeffrey", "pearson")
 ALIASES = {"hellinger": "squared_hellinger"}
 PRESETS = ("mixture", *DIVERGENCES, *ALIASES, "mnist", "smoke", "smoke_images")
@@ -77,82 +81,90 @@ def output_penalty() -> ml_collections.ConfigDict:
 def mixture_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "fgan_mixture"
-  c.data = ml_collections.ConfigDict(dict(
+  c.data = config_lib.section(
       dataset="fgan_mixture",        # the 1-D mixture of Section 4
       weights=(0.33, 0.67),          # mixture weights
       means=(-1.0, 2.0),             # component means
       stds=(0.255, 1.415),           # component standard deviations
-  ))
-  c.model = ml_collections.ConfigDict(dict(
-      init_mean=0.0,                 # mu at the start
-      init_std=1.0,                  # sigma at the start
-      critic_hidden=(64, 64),        # two hidden layers of 64 units ...
+  )
+  c.model = config_lib.section(
+      init_mean=field(0.0, finite),  # mu at the start
+      init_std=field(1.0, positive),  # sigma at the start
+      critic_hidden=field((64, 64), positive_ints),  # two hidden layers of 64 units ...
       critic_activation="tanh",      # ... with tanh
-      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.fgan = ml_collections.ConfigDict(dict(
-      divergences=DIVERGENCES,       # one training run per divergence
-      scheme="single_step",          # Algorithm 1, or 'alternating'
-      generator_trick=False,         # Section 3.2's alternative G objective
+      dtype=sections.dtype(),        # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.fgan = config_lib.section(
+      divergences=field(DIVERGENCES, DIVERGENCE_NAMES),  # one training run per divergence
+      # Algorithm 1, or 'alternating'
+      scheme=field("single_step", one_of("single_step", "alternating")),
+      generator_trick=field(False, boolean),  # Section 3.2's alternative G objective
       output_penalty=output_penalty(),  # lambda per divergence (see above)
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam",                   # 'adam', or 'sgd': plain gradient steps
-      learning_rate=1e-3,            # both players (the paper: 0.01, see above)
-      schedule="cosine",             # decayed to 0 over the run, or 'constant'
-      b1=0.9, b2=0.999,              # Adam's betas
-  ))
+  )
+  c.optim = config_lib.section(
+      name=field("adam", one_of("adam", "sgd")),  # 'adam', or 'sgd': plain gradient steps
+      learning_rate=field(1e-3, positive),  # both players (the paper: 0.01, see above)
+      # decayed to 0 over the run, or 'constant'
+      schedule=field("cosine", one_of("constant", "cosine")),
+      b1=field(0.9, fraction), b2=field(0.999, fraction),  # Adam's betas
+  )
   c.train = config_lib.train_defaults(
       num_steps=20000, batch_size=1024, log_every=500, checkpoint_every=20000,
       sample_every=0, steps_per_call=500)
-  c.eval = ml_collections.ConfigDict(dict(
-      test_divergences=PAPER_TABLE,  # columns of the train \ test table
-      critic_steps=16000,            # Adam steps re-training each critic
-      critic_learning_rate=1e-2,     # its step size (cosine-decayed to 0)
-      critic_batch_size=1024,        # samples of P and of Q per step
-      num_critics=1,                 # independently initialised critics, averaged
-      num_estimate_samples=262144,   # samples of P and Q for the final estimate
-      quadrature_points=4001,        # trapezoid grid for the exact divergences
-      theta_tolerance=0.15,          # |theta_hat - theta*| deemed a match
-  ))
+  c.eval = config_lib.section(
+      # columns of the train \ test table
+      test_divergences=field(PAPER_TABLE, DIVERGENCE_NAMES),
+      critic_steps=field(16000, positive_int),  # Adam steps re-training each critic
+      critic_learning_rate=field(1e-2, positive),  # its step size (cosine-decayed to 0)
+      critic_batch_size=field(1024, positive_int),  # samples of P and of Q per step
+      num_critics=field(1, positive_int),  # independently initialised critics, averaged
+      # samples of P and Q for the final estimate
+      num_estimate_samples=field(262144, positive_int),
+      # trapezoid grid for the exact divergences
+      quadrature_points=field(4001, positive_int),
+      theta_tolerance=field(0.15, positive),  # |theta_hat - theta*| deemed a match
+  )
   return c
 
 
 def image_config(divergence: str) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = f"fgan_{divergence}"
-  c.data = common.data_defaults(dataset="digits", image_size=16, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
-      latent_dim=100,                # z dimension ...
-      noise="uniform",               # ... uniform on [-1, 1]
-      g_hidden=(1200, 1200),         # ReLU layers of the generator
-      critic_hidden=(240, 240),      # ELU layers of the critic
+  c.data = sections.data_defaults(dataset="digits", image_size=16, channels=1)
+  c.model = config_lib.section(
+      latent_dim=field(100, positive_int),  # z dimension ...
+      noise=field("uniform", one_of("uniform", "normal")),  # ... uniform on [-1, 1]
+      g_hidden=field((1200, 1200), positive_ints),  # ReLU layers of the generator
+      critic_hidden=field((240, 240), positive_ints),  # ELU layers of the critic
       critic_activation="elu",       # the paper's exponential linear units
       conditional=False,             # unconditional (read by the Parzen sampler)
-      dtype="float32",               # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.fgan = ml_collections.ConfigDict(dict(
-      divergence=divergence,         # a name from Tables 1-2
-      scheme="single_step",          # Algorithm 1, or 'alternating'
-      generator_trick=True,          # Section 3.2: maximise E_Q[g_f(V(G(z)))]
+      dtype=sections.dtype(),        # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.fgan = config_lib.section(
+      divergence=field(divergence, one_of(*DIVERGENCES)),  # a name from Tables 1-2
+      # Algorithm 1, or 'alternating'
+      scheme=field("single_step", one_of("single_step", "alternating")),
+      generator_trick=field(True, boolean),  # Section 3.2: maximise E_Q[g_f(V(G(z)))]
       output_penalty=output_penalty(),  # lambda per divergence (see above)
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=2e-4, schedule="constant", b1=0.5, b2=0.999))
+  )
+  c.optim = config_lib.section(
+      name=field("adam", one_of("adam", "sgd")), learning_rate=field(2e-4, positive),
+      schedule=field("constant", one_of("constant", "cosine")),
+      b1=field(0.5, fraction), b2=field(0.999, fraction))
   c.train = config_lib.train_defaults(
       num_steps=3000, batch_size=64, log_every=100, checkpoint_every=1000,
       sample_every=1000)
-  c.eval = ml_collections.ConfigDict(dict(
-      num_samples=10000,             # generated samples for the Parzen estimate
-      num_validation=1000,           # validation examples that choose sigma
+  c.eval = config_lib.section(
+      num_samples=field(10000, positive_int),  # generated samples for the Parzen estimate
+      num_validation=field(1000, positive_int),  # validation examples that choose sigma
       validation_split="validation", # where they come from
-      num_test=10000,                # test examples scored (capped by the split)
-  ))
+      num_test=field(10000, positive_int),  # test examples scored (capped by the split)
+  )
   return c
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "mixture", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "mixture", dict.fromkeys(PRESETS))
   if preset in ("mixture", "smoke"):
     c = mixture_config()
     if preset == "smoke":

@@ -31,42 +31,47 @@ official 100 + 100 epochs), and at test time the networks in train mode
 
 import ml_collections
 
-from experiments import common
-from experiments import translation
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, fraction, non_negative,
+                                   non_negative_int, one_of, positive_int)
 
 PRESETS = ("facades", "l1", "cgan", "l1_gan", "labels", "cmp_facades",
            "cityscapes", "smoke")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "facades", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "facades", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"pix2pix_{preset}"
-  c.data = translation.data_defaults(dataset="facades", image_size=64)
-  c.model = ml_collections.ConfigDict(dict(
-      generator="unet",      # 'unet' (the paper) or 'resnet' (official option)
-      features=16,           # generator width ngf (64 in the paper)
-      dropout=0.5,           # dropout rate in the U-Net decoder (the paper's
-      dropout_blocks=3,      # only noise), on its 3 levels next to the
-                             # bottleneck (-1: the official max(log2 S - 5, 0))
-      resnet_blocks=9,       # residual blocks of the 'resnet' generator
-      d_features=32,         # discriminator width ndf (64 in the paper)
-      d_layers=1,            # PatchGAN depth: 0 = PixelGAN (1x1), 1 = 16x16,
-                             # 2 = 34x34, 3 = 70x70, 5 = 286x286 patches
-      norm="batch",          # 'batch' (the paper), 'instance' or 'none'
-      conditional=True,      # D sees the input with the output (cGAN)
-      dtype="float32",       # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.loss = ml_collections.ConfigDict(dict(
-      gan_weight=1.0,        # weight of the GAN term (0: L1 alone, no D)
-      l1_weight=100.0,       # lambda, the L1 term's weight (Eq. 4)
-  ))
-  c.optim = translation.optim_defaults()
+  c.data = sections.translation_data_defaults(dataset="facades", image_size=64)
+  c.model = config_lib.section(
+      # 'unet' (the paper) or 'resnet' (official option)
+      generator=field("unet", one_of("unet", "resnet")),
+      features=field(16, positive_int),  # generator width ngf (64 in the paper)
+      # dropout rate in the U-Net decoder (the paper's only noise) ...
+      dropout=field(0.5, fraction),
+      dropout_blocks=3,      # ... on its 3 levels next to the bottleneck
+                             # (-1: the official max(log2 S - 5, 0))
+      resnet_blocks=field(9, non_negative_int),  # residual blocks of the 'resnet' generator
+      d_features=field(32, positive_int),  # discriminator width ndf (64 in the paper)
+      # PatchGAN depth: 0 = PixelGAN (1x1), 1 = 16x16, 2 = 34x34, 3 = 70x70, 5 =
+      # 286x286 patches
+      d_layers=field(1, non_negative_int),
+      # 'batch' (the paper), 'instance' or 'none'
+      norm=field("batch", one_of("batch", "instance", "none")),
+      conditional=field(True, boolean),  # D sees the input with the output (cGAN)
+      dtype=sections.dtype(), # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.loss = config_lib.section(
+      gan_weight=field(1.0, non_negative),  # weight of the GAN term (0: L1 alone, no D)
+      l1_weight=field(100.0, non_negative),  # lambda, the L1 term's weight (Eq. 4)
+  )
+  c.optim = sections.translation_optim_defaults()
   c.train = config_lib.train_defaults(
       num_steps=10000, batch_size=1, log_every=100, checkpoint_every=2500,
       sample_every=2500)
-  c.eval = translation.eval_defaults()
+  c.eval = sections.translation_eval_defaults()
   if preset == "l1":
     c.loss.gan_weight = 0.0
   if preset == "cgan":

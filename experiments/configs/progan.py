@@ -53,8 +53,10 @@ from typing import NamedTuple
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, fraction, non_negative,
+                                   non_negative_int, one_of, positive, positive_int)
 
 PRESETS = ("digits", "cifar10", "celeb_a", "folder", "smoke")
 
@@ -208,58 +210,60 @@ def config_phases(config: ml_collections.ConfigDict, *,
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "digits", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"progan_{preset}"
-  c.data = common.data_defaults(
+  c.data = sections.data_defaults(
       dataset="digits", image_size=32, channels=1,
       crop=0,                    # central square crop (pixels) before any
                                  # resize; 0: none (celeb_a: 128)
       mirror_augment=False,      # flip half of the real images left-right
   )
-  c.model = ml_collections.ConfigDict(dict(
-      latent_dim=512,            # z dimension (512 = n_f(0) in the paper)
+  c.model = config_lib.section(
+      latent_dim=field(512, positive_int),  # z dimension (512 = n_f(0) in the paper)
       fmap_base=8192,            # feature maps min(fmap_base / 2^(stage *
       fmap_decay=1.0,            #   fmap_decay), fmap_max), level k at
       fmap_max=512,              #   stage k + 1 (Table 2: 8192, 1, 512)
-      normalize_latents=True,    # pixel norm on z
-      mbstd_group_size=4,        # minibatch stddev groups (0: no such layer)
-      dtype="float32",           # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
-      gp_weight=10.0,            # lambda of the WGAN-GP penalty
+      normalize_latents=field(True, boolean),  # pixel norm on z
+      # minibatch stddev groups (0: no such layer)
+      mbstd_group_size=field(4, non_negative_int),
+      dtype=sections.dtype(),    # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.gan = config_lib.section(
+      gp_weight=field(10.0, non_negative),  # lambda of the WGAN-GP penalty
       gradient_target=1.0,       # gamma: penalty (|grad| - gamma)^2 lambda /
                                  # gamma^2 (750 for CIFAR-10)
-      drift_weight=0.001,        # epsilon_drift: E[D(x)^2] on real images
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      learning_rate=1e-3,        # Adam's alpha for both networks ...
+      drift_weight=field(0.001, non_negative),  # epsilon_drift: E[D(x)^2] on real images
+  )
+  c.optim = config_lib.section(
+      learning_rate=field(1e-3, positive),  # Adam's alpha for both networks ...
       # ... per resolution 4, 8, ..., 1024 (0: learning_rate); the official
       # code raises it to 0.0015 at 1024x1024
       learning_rates=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0015),
       b1=0.0, b2=0.99, eps=1e-8,  # Adam's betas and epsilon
-      ema_decay=0.999,           # generator EMA (the official G_smoothing)
-  ))
-  c.schedule = ml_collections.ConfigDict(dict(
-      initial_resolution=4,      # the first level's resolution
+      ema_decay=field(0.999, fraction),  # generator EMA (the official G_smoothing)
+  )
+  c.schedule = config_lib.section(
+      initial_resolution=field(4, one_of(*RESOLUTIONS)),  # the first level's resolution
       stabilize_images=600_000,  # T: real images per level before the next
                                  # one fades in (the paper: 800k)
-      fade_images=600_000,       # F: real images per fade (the paper: 800k)
+      # F: real images per fade (the paper: 800k)
+      fade_images=field(600_000, non_negative_int),
       # minibatch size per resolution 4, 8, ..., 1024 (0: train.batch_size)
       batch_sizes=(128, 128, 128, 64, 32, 16, 8, 4, 0),
-  ))
+  )
   c.train = config_lib.train_defaults(
       num_steps=1,               # set below from the images to show
       batch_size=4,              # minibatch where batch_sizes has 0
       log_every=100, checkpoint_every=10000, sample_every=10000)
-  c.eval = ml_collections.ConfigDict(dict(
-      num_samples=10000,         # generated images evaluated
-      swd_images=16384,          # images per set for SWD (the paper: 16,384)
-      ms_ssim_pairs=10000,       # pairs of generated images for MS-SSIM
-      growth_samples=64,         # samples per level in the growth figure
-      saved_samples=1000,        # generated images kept in samples.npz
-      **common.inception_defaults(),
-  ))
+  c.eval = config_lib.section(
+      num_samples=field(10000, positive_int),  # generated images evaluated
+      swd_images=field(16384, positive_int),  # images per set for SWD (the paper: 16,384)
+      ms_ssim_pairs=field(10000, positive_int),  # pairs of generated images for MS-SSIM
+      growth_samples=field(64, positive_int),  # samples per level in the growth figure
+      saved_samples=field(1000, positive_int),  # generated images kept in samples.npz
+      **sections.inception_defaults(),
+  )
   total_images = 12_000_000      # the official total_kimg
 
   if preset == "digits":

@@ -41,8 +41,10 @@ import math
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, fraction, non_negative_int, one_of,
+                                   positive, positive_int)
 
 PRESETS = ("digits", "mnist", "cifar10", "celeb_a", "no_bn", "mlp", "smoke")
 
@@ -61,43 +63,46 @@ def critic_rounds(gan: ml_collections.ConfigDict, generator_iterations: int) -> 
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "digits", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"wgan_{preset}"
-  c.data = common.data_defaults(dataset="digits", image_size=32, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
-      generator="dcgan",           # 'dcgan' or 'mlp'
-      generator_batch_norm=True,   # BatchNorm in the DCGAN generator
-      mlp_width=512,               # units per layer of the MLP generator
-      mlp_depth=4,                 # its hidden ReLU layers
-      latent_dim=100,              # z dimension (nz)
-      features=16,                 # base width of the DCGAN nets (64 in the paper)
-      critic_norm="batch",         # 'batch' (official), 'layer' or 'none'
-      dtype="float32",             # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
-      n_critic=5,                  # critic iterations per generator iteration
-      n_critic_warmup=100,         # ... raised to this ...
-      warmup_iterations=25,        # ... for the first this many generator iterations
-      warmup_every=500,            # ... and for every this-many-th one
-      clip=0.01,                   # critic weights are clipped to [-c, c]
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      learning_rate=5e-5,          # RMSProp's lr, both networks
-      decay=0.99,                  # RMSProp's squared-gradient average (PyTorch alpha)
-      eps=1e-8,                    # added to the root
-  ))
+  c.data = sections.data_defaults(dataset="digits", image_size=32, channels=1)
+  c.model = config_lib.section(
+      generator=field("dcgan", one_of("dcgan", "mlp")),  # 'dcgan' or 'mlp'
+      generator_batch_norm=field(True, boolean),  # BatchNorm in the DCGAN generator
+      mlp_width=field(512, positive_int),  # units per layer of the MLP generator
+      mlp_depth=field(4, positive_int),  # its hidden ReLU layers
+      latent_dim=field(100, positive_int),  # z dimension (nz)
+      features=field(16, positive_int),  # base width of the DCGAN nets (64 in the paper)
+      # 'batch' (official), 'layer' or 'none'
+      critic_norm=field("batch", one_of("batch", "layer", "none")),
+      dtype=sections.dtype(),      # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.gan = config_lib.section(
+      n_critic=field(5, positive_int),  # critic iterations per generator iteration
+      n_critic_warmup=field(100, positive_int),  # ... raised to this ...
+      # ... for the first this many generator iterations
+      warmup_iterations=field(25, non_negative_int),
+      warmup_every=field(500, positive_int),  # ... and for every this-many-th one
+      clip=field(0.01, positive),  # critic weights are clipped to [-c, c]
+  )
+  c.optim = config_lib.section(
+      learning_rate=field(5e-5, positive),  # RMSProp's lr, both networks
+      decay=field(0.99, fraction),  # RMSProp's squared-gradient average (PyTorch alpha)
+      eps=field(1e-8, positive),  # added to the root
+  )
   c.train = config_lib.train_defaults(
       num_steps=0,                 # critic rounds; set below from the iterations
       batch_size=64, log_every=1, checkpoint_every=500, sample_every=500)
   generator_iterations = 2000
-  c.eval = ml_collections.ConfigDict(dict(
-      num_samples=2000,            # generated images for the final metrics
-      quality_every=250,           # steps between sample-quality points logged
-                                   # next to the W estimate (digits only; 0: off)
-      quality_samples=500,         # images each of those points uses
-      **common.inception_defaults(),
-  ))
+  c.eval = config_lib.section(
+      num_samples=field(2000, positive_int),  # generated images for the final metrics
+      # steps between sample-quality points logged next to the W estimate
+      # (digits only; 0: off)
+      quality_every=field(250, non_negative_int),
+      quality_samples=field(500, positive_int),  # images each of those points uses
+      **sections.inception_defaults(),
+  )
   if preset in ("mnist", "cifar10", "celeb_a"):
     c.data.update(dataset=preset, channels=1 if preset == "mnist" else 3,
                   image_size=64 if preset == "celeb_a" else 32)

@@ -46,51 +46,58 @@ image presets keep 1.
 
 import ml_collections
 
-from experiments import common
+from experiments.configs import sections
 from gans_jax.train import config as config_lib
+from gans_jax.train.config import (boolean, field, fraction, non_negative, one_of,
+                                   positive, positive_int)
 
 PRESETS = ("quickstart", "8gaussians", "25gaussians", "swissroll", "digits",
            "mnist", "cifar10", "smoke")
-TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
+TOY_DATASETS = sections.TOY_DATASETS
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  preset = common.check_preset(preset or "quickstart", dict.fromkeys(PRESETS))
+  preset = sections.check_preset(preset or "quickstart", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"wgan_gp_{preset}"
   # dataset: a toy ('8gaussians', '25gaussians', 'swissroll') or an image set.
-  c.data = common.data_defaults(dataset="8gaussians", image_size=32, channels=1)
-  c.model = ml_collections.ConfigDict(dict(
-      architecture="mlp",        # 'mlp' (toys), 'dcgan' or 'resnet' (32x32)
-      latent_dim=2,              # z dimension (2 for the toys, 128 for images)
-      width=512,                 # units per hidden layer of the MLPs (DIM)
-      depth=3,                   # hidden ReLU layers of each MLP
-      features=64,               # base width of the convolutional nets
-      critic_norm="none",        # 'layer' or 'none': LayerNorm in the critic
-      generator_batch_norm=True, # BatchNorm in the DCGAN-style generator
-      dtype="float32",           # compute dtype: 'float32' or 'bfloat16'
-  ))
-  c.gan = ml_collections.ConfigDict(dict(
-      n_critic=5,                # critic iterations per generator iteration
-      gp_weight=0.1,             # lambda (0.1 in the toy code, 10 in the paper)
-      generator_batch_multiple=1,  # generator batch = this x train.batch_size
-  ))
-  c.optim = ml_collections.ConfigDict(dict(
-      learning_rate=1e-4,        # Adam's alpha, both networks
-      b1=0.5, b2=0.9,            # Adam's betas (toy code: 0.5, 0.9)
-      decay="none",              # 'none' or 'linear' (to 0 at train.num_steps)
-      ema_decay=0.0,             # generator EMA for sampling (0: none)
-  ))
+  c.data = sections.data_defaults(dataset="8gaussians", image_size=32, channels=1)
+  c.model = config_lib.section(
+      # 'mlp' (toys), 'dcgan' or 'resnet' (32x32)
+      architecture=field("mlp", one_of("mlp", "dcgan", "resnet")),
+      latent_dim=field(2, positive_int),  # z dimension (2 for the toys, 128 for images)
+      width=field(512, positive_int),  # units per hidden layer of the MLPs (DIM)
+      depth=field(3, positive_int),  # hidden ReLU layers of each MLP
+      features=field(64, positive_int),  # base width of the convolutional nets
+      # 'layer' or 'none': LayerNorm in the critic
+      critic_norm=field("none", one_of("layer", "none")),
+      generator_batch_norm=field(True, boolean),  # BatchNorm in the DCGAN-style generator
+      dtype=sections.dtype(),    # compute dtype: 'float32' or 'bfloat16'
+  )
+  c.gan = config_lib.section(
+      n_critic=field(5, positive_int),  # critic iterations per generator iteration
+      gp_weight=field(0.1, non_negative),  # lambda (0.1 in the toy code, 10 in the paper)
+      # generator batch = this x train.batch_size
+      generator_batch_multiple=field(1, positive_int),
+  )
+  c.optim = config_lib.section(
+      learning_rate=field(1e-4, positive),  # Adam's alpha, both networks
+      b1=field(0.5, fraction), b2=field(0.9, fraction),  # Adam's betas (toy code: 0.5, 0.9)
+      # 'none' or 'linear' (to 0 at train.num_steps)
+      decay=field("none", one_of("none", "linear")),
+      ema_decay=field(0.0, fraction),  # generator EMA for sampling (0: none)
+  )
   c.train = config_lib.train_defaults(
       num_steps=100000, batch_size=256, log_every=100, checkpoint_every=10000,
       sample_every=0, steps_per_call=50)
-  c.eval = ml_collections.ConfigDict(dict(
-      num_samples=2500,          # generated samples evaluated (VEEGAN: 2,500)
-      min_share=0.2,             # a mode counts as covered with this share of
-                                 # its fair N/K high-quality samples
-      plot_range=2.0,            # toy figure and critic contours on [-r, r]^2
-      **common.inception_defaults(),
-  ))
+  c.eval = config_lib.section(
+      num_samples=field(2500, positive_int),  # generated samples evaluated (VEEGAN: 2,500)
+      # a mode counts as covered with this share of its fair N/K
+      # high-quality samples
+      min_share=field(0.2, fraction),
+      plot_range=field(2.0, positive),  # toy figure and critic contours on [-r, r]^2
+      **sections.inception_defaults(),
+  )
 
   if preset == "quickstart":
     c.model.width = 64

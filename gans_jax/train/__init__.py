@@ -38,8 +38,8 @@ _EXPORTS = {
 _EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
                  "unroll": "unrolled", "unrolled_gan_update": "unrolled",
                  "unrolled_generator_loss": "unrolled"})
-_SUBMODULES = ("calls", "checkpoint", "cli", "config", "distributed", "image_pool",
-               "keys", "loop", "preemption", "rerun", "runs", "state", "updates",
+_SUBMODULES = ("calls", "checkpoint", "cli", "config", "distributed", "experiment",
+               "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates",
                "writer")
 _SUBMODULES += ("averaging", "unrolled")
 

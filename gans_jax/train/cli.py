@@ -12,9 +12,12 @@ Using a trained run, from the config saved in its workdir::
   python experiments/{pix2pix,cyclegan}.py --workdir=DIR --translate=IN_DIR
       [--direction=AtoB|BtoA] [--checkpoint=STEP] [--out=DIR]
 
-``--help`` prints the usage and the presets; ``--show_config`` the resolved
-config, a line per field with its comment. Flags are parsed, the config
-validated, and only then is anything compiled. A bad flag or config field
+Every experiment (the contract: :mod:`gans_jax.train.experiment`) begins
+with ``cli.script(__name__, __doc__)`` (:func:`script`), its whole command
+line. ``--help`` prints the usage and the presets; ``--show_config`` the
+resolved config, a line per field with its comment. Flags are parsed, the
+config validated (each field's declared check, then the experiment's
+``validate``), and only then is anything compiled. A bad flag or config field
 exits with code 2 and one line naming it; a missing dataset likewise; a
 NaN/Inf exits with code 1 after keeping the last good checkpoint; SIGTERM
 saves a checkpoint and exits with code 0.
@@ -23,16 +26,19 @@ saves a checkpoint and exits with code 0.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import os
 import sys
+import types
 from typing import Any, Callable, Sequence
 
 import ml_collections
 
 from gans_jax.train import config as config_lib
+from gans_jax.train import experiment as experiment_lib
 
 TrainFn = Callable[[ml_collections.ConfigDict, str], Any]
-ValidateFn = Callable[[ml_collections.ConfigDict], None]
 
 EXIT_BAD_INPUT = 2
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
@@ -69,40 +75,12 @@ def _one_line(error: BaseException) -> str:
 
 # ------------------------------------------------------------------ help --
 
-def _docstring(path: str) -> str:
-  import ast
+def _config_docstring(path: str) -> str:
+  """The docstring of a config module, which imports no JAX."""
   try:
-    with open(path, encoding="utf-8") as f:
-      return ast.get_docstring(ast.parse(f.read())) or ""
-  except (OSError, SyntaxError):
+    return _import_file(path, "_gans_jax_config_help").__doc__ or ""
+  except Exception:  # pylint: disable=broad-except  # --help still answers
     return ""
-
-
-def _figures(path: str) -> list[str]:
-  """The keys of the experiment's ``FIGURES = {...}``, read without importing it."""
-  import ast
-  try:
-    with open(path, encoding="utf-8") as f:
-      tree = ast.parse(f.read())
-  except (OSError, SyntaxError):
-    return []
-  for node in tree.body:
-    if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-        and any(isinstance(t, ast.Name) and t.id == "FIGURES" for t in node.targets)):
-      return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
-  return []
-
-
-def _translates(path: str) -> bool:
-  """Whether the experiment defines ``translators``, read without importing it."""
-  import ast
-  try:
-    with open(path, encoding="utf-8") as f:
-      tree = ast.parse(f.read())
-  except (OSError, SyntaxError):
-    return False
-  return any(isinstance(node, ast.FunctionDef) and node.name == "translators"
-             for node in tree.body)
 
 
 def _presets_block(config_doc: str) -> list[str]:
@@ -121,17 +99,17 @@ def _presets_block(config_doc: str) -> list[str]:
   return []
 
 
-def usage(experiment_file: str) -> str:
-  """The ``--help`` text of an experiment, read from its files' docstrings
-  (nothing is imported, so it prints before JAX loads)."""
+def usage(experiment_file: str, doc: str, *, figures: Sequence[str] = (),
+          translates: bool = False) -> str:
+  """The ``--help`` text of an experiment: its title from ``doc`` (the
+  module's docstring), the presets from its config module's docstring (config
+  modules import no JAX, so it prints before JAX loads)."""
   script = os.path.relpath(experiment_file)
-  config_file = os.path.relpath(os.path.join(
-      os.path.dirname(experiment_file), "configs", os.path.basename(experiment_file)))
-  title = " ".join(_docstring(experiment_file).split("\n\n")[0].split())
-  presets = _presets_block(_docstring(config_file)) or [
+  config_file = os.path.relpath(experiment_lib.config_file(experiment_file))
+  title = " ".join((doc or "").strip().split("\n\n")[0].split())
+  presets = _presets_block(_config_docstring(config_file)) or [
       f"  (see the docstring of {config_file})"]
-  figures = _figures(experiment_file)
-  translates = _translates(experiment_file)
+  figures = list(figures)
   run = f"python {script}"
   lines = [
       f"{title}", "",
@@ -200,12 +178,37 @@ def asks_for_help(argv: Sequence[str]) -> bool:
   return any(arg in HELP_FLAGS for arg in argv[1:])
 
 
-def exit_on_help(experiment_file: str, argv: Sequence[str] | None = None) -> None:
-  """Prints :func:`usage` and exits with 0 when ``argv`` asks for help; an
-  experiment calls it before its imports, so that ``--help`` is quick."""
-  if asks_for_help(sys.argv if argv is None else argv):
-    _print(usage(experiment_file))
+def script(name: str, doc: str | None, *, figures: Sequence[str] = (),
+           translates: bool = False) -> None:
+  """The command line of ``python experiments/<paper>.py``; the first
+  statement of every experiment: ``cli.script(__name__, __doc__)``.
+
+  Imported as a module (``name`` is not ``'__main__'``) it does nothing. Run
+  as a script it answers ``--help`` at once (``figures``, the names of the
+  experiment's ``FIGURES``, and ``translates``, whether it defines
+  ``translators``, are given here because nothing heavy has been imported
+  yet), or else imports the file as the module ``experiments.<paper>`` (so
+  that a run records, and reloads, its experiment by name), runs :func:`main`
+  with it and exits with its code.
+  """
+  if name != "__main__":
+    return
+  path = os.path.abspath(sys.modules["__main__"].__file__)
+  if asks_for_help(sys.argv):
+    _print(usage(path, doc or "", figures=figures, translates=translates))
     sys.exit(0)
+  module_name = experiment_lib.module_name(path)
+  try:
+    module = importlib.import_module(module_name)
+  except ModuleNotFoundError as e:
+    if e.name is None or not module_name.startswith(e.name):
+      raise
+    sys.exit(_fail(f"{module_name} cannot be imported: install the repository "
+                   "(pip install -e .) or run from its root with PYTHONPATH=."))
+  if not os.path.samefile(module.__file__, path):
+    sys.exit(_fail(f"{module_name} is imported from {module.__file__}, not from "
+                   f"{path}: install the repository it belongs to (pip install -e .)"))
+  sys.exit(main(module))
 
 
 # ----------------------------------------------------------------- flags --
@@ -219,6 +222,7 @@ class Command:
   dist: dict[str, Any]
   spec: str
   config_sources: list[str]
+  checks: dict[str, config_lib.Check] = dataclasses.field(default_factory=dict)
   show_config: bool = False
   sample: int | None = None
   evaluate: bool = False
@@ -239,27 +243,32 @@ class Command:
                 or self.translate)
 
 
-def _load_config(spec: str) -> tuple[ml_collections.ConfigDict, list[str]]:
-  """Imports a config file ``path[:preset]`` and calls its get_config;
-  returns the config and the files its comments may be read from."""
-  import importlib.util
-  import types
+def _import_file(path: str, name: str) -> types.ModuleType:
+  module_spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module
 
+
+def _load_config(spec: str) -> tuple[ml_collections.ConfigDict, list[str],
+                                     dict[str, config_lib.Check]]:
+  """Imports a config file ``path[:preset]`` and calls its get_config;
+  returns the config, the files its comments may be read from and the
+  checks its fields declare."""
   path, _, preset = spec.partition(":")
   if not os.path.isfile(path):
     raise config_lib.ConfigError("--config", f"no config file {path!r}")
-  module_spec = importlib.util.spec_from_file_location("_gans_jax_config", path)
-  module = importlib.util.module_from_spec(module_spec)
   try:
-    module_spec.loader.exec_module(module)
-    config = module.get_config(preset or None) if preset else module.get_config()
+    module = _import_file(path, "_gans_jax_config")
+    config, checks = config_lib.declared_checks(
+        lambda: module.get_config(preset or None) if preset else module.get_config())
   except Exception as e:  # the config file's own error, e.g. an unknown preset
     raise config_lib.ConfigError(f"--config={spec}", _one_line(e)) from None
   sources = [path] + [
       value.__file__ for value in vars(module).values()
       if isinstance(value, types.ModuleType) and getattr(value, "__file__", None)
       and value.__name__.split(".")[0] in ("experiments", "gans_jax")]
-  return config, sources
+  return config, sources, checks
 
 
 def _check_overrides(config: ml_collections.ConfigDict, argv: Sequence[str]) -> None:
@@ -398,7 +407,10 @@ def parse(argv: Sequence[str], *, default_config: str) -> Command:
   if command.direction is not None and not command.translate:
     raise config_lib.ConfigError("--direction", "applies to --translate")
 
-  base, command.config_sources = _load_config(spec)
+  base, command.config_sources, command.checks = _load_config(spec)
+  if os.path.abspath(spec.partition(":")[0]) != os.path.abspath(default_config):
+    # A config file of one's own is held to the experiment's field checks too.
+    command.checks = {**_load_config(default_config)[2], **command.checks}
   if command.uses_run:
     # The run's saved config is the source of truth; the spec only names the
     # default workdir.
@@ -527,21 +539,23 @@ def use_run(experiment, command: Command) -> int:
 
 # ------------------------------------------------------------------ main --
 
-def main(train_and_evaluate: TrainFn, *, default_config: str,
-         validate: ValidateFn, argv: Sequence[str] | None = None,
-         experiment=None) -> int:
-  """Runs an experiment from the command line; returns the exit code.
+def main(experiment: experiment_lib.Experiment, argv: Sequence[str] | None = None,
+         *, train: TrainFn | None = None) -> int:
+  """Runs an experiment module from the command line; returns the exit code.
 
-  ``experiment`` is the experiment's module (default: the module that
-  defines ``train_and_evaluate``), whose contract names the rest
-  (``create_state``, ``evaluate``, ``make_sampler``, ``generator_spec``).
+  ``experiment`` meets the contract of :mod:`gans_jax.train.experiment`; its
+  config file is ``experiments/configs/<paper>.py``. ``train`` replaces its
+  ``train_and_evaluate`` (tests).
   """
   argv = sys.argv if argv is None else argv
-  if experiment is None:
-    experiment = sys.modules[train_and_evaluate.__module__]
+  experiment_lib.check(experiment)
   if asks_for_help(argv):
-    _print(usage(experiment.__file__))
+    _print(usage(experiment.__file__, experiment.__doc__,
+                 figures=tuple(getattr(experiment, "FIGURES", {})),
+                 translates=hasattr(experiment, "translators")))
     return 0
+  default_config = experiment_lib.config_file(experiment.__file__)
+  train = train or experiment.train_and_evaluate
   from absl import logging as absl_logging
   # Libraries (TFDS, Orbax) log routine notes through absl; keep errors only.
   absl_logging.set_verbosity(absl_logging.ERROR)
@@ -564,7 +578,8 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   if command.uses_run:
     return use_run(experiment, command)
   try:
-    validate(config)
+    config_lib.check_fields(config, command.checks)
+    experiment.validate(config)
     config_lib.to_json(config)  # a config that config.json cannot hold exactly
   except config_lib.ConfigError as e:
     return _fail(f"config field {e}")
@@ -585,7 +600,7 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
   from gans_jax.train.checkpoint import CheckpointError
   try:
     with preemption.guard():  # SIGTERM: exit 0 within its grace period
-      train_and_evaluate(config, workdir)
+      train(config, workdir)
   except (DataError, CheckpointError) as e:
     return _fail(str(e))
   except config_lib.ConfigError as e:

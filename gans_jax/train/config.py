@@ -1,14 +1,18 @@
 """Config validation: every field is checked before anything compiles.
 
-A check that fails raises :class:`ConfigError`, which names the field and
-says what is wrong in one line; the command-line entry point turns it into
-exit code 2.
+A field states its check beside its default (:func:`section` of
+:func:`field`\ s: type, range, choices); the command line runs those checks
+(:func:`check_fields`), then the experiment's ``validate``, which holds only
+the rules that tie fields together. A check that fails raises
+:class:`ConfigError`, which names the field and says what is wrong in one
+line; the command-line entry point turns it into exit code 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Collection, Sequence
+from typing import Any, Callable, Collection, Iterator, Sequence
 
 import ml_collections
 
@@ -94,17 +98,147 @@ def check_choice(config, field: str, choices: Collection[Any]) -> Any:
   return value
 
 
+# ----------------------------------------------------------- field checks --
+
+Check = Callable[[Any], "str | None"]
+"""What is wrong with a field's value (one line, e.g. ``'must be a positive
+integer, got -1'``), or ``None`` when it is fine."""
+
+
+def _message(test: Callable[[Any], bool], expected: str) -> Check:
+  def check(value: Any) -> str | None:
+    return None if test(value) else f"must be {expected}, got {value!r}"
+  check.expected = expected
+  return check
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_in_range(value, low: int) -> bool:
+  return _is_int(value) and low <= value <= MAX_INT
+
+
+positive_int = _message(lambda v: _int_in_range(v, 1),
+                        "a positive integer (at most 2**31 - 1)")
+non_negative_int = _message(lambda v: _int_in_range(v, 0),
+                            "a non-negative integer (at most 2**31 - 1)")
+positive_ints = _message(
+    lambda v: isinstance(v, tuple) and len(v) > 0 and all(
+        _int_in_range(x, 1) for x in v),
+    "a non-empty tuple of positive integers")
+finite = _message(lambda v: _is_number(v), "a finite number")
+positive = _message(lambda v: _is_number(v) and v > 0, "a finite positive number")
+non_negative = _message(lambda v: _is_number(v) and v >= 0,
+                        "a finite non-negative number")
+fraction = _message(lambda v: _is_number(v) and 0.0 <= v < 1.0, "in [0, 1)")
+unit_interval = _message(lambda v: _is_number(v) and 0.0 <= v <= 1.0, "in [0, 1]")
+boolean = _message(lambda v: isinstance(v, bool), "True or False")
+name = _message(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+
+
+def one_of(*choices: Any) -> Check:
+  """The value is one of ``choices`` (``True`` is not ``1``)."""
+  def test(value):
+    return any(value == c and isinstance(value, bool) == isinstance(c, bool)
+               for c in choices)
+  return _message(test, f"one of {sorted(choices, key=str)}")
+
+
+def tuple_of(check: Check, *, distinct: bool = False, min_size: int = 0) -> Check:
+  """A tuple of ``min_size`` or more items each passing ``check``."""
+  def test(value):
+    return (isinstance(value, tuple) and len(value) >= min_size
+            and (not distinct or len(set(value)) == len(value))
+            and all(check(v) is None for v in value))
+  expected = (f"a tuple of {'distinct ' if distinct else ''}items each "
+              f"{check.expected}")
+  return _message(test, expected)
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+  """A config field's default and the check its values must pass."""
+
+  default: Any
+  check: Check
+
+
+def field(default: Any, check: Check) -> Field:
+  """A field of a :func:`section`: ``latent_dim=field(100, positive_int)``."""
+  problem = check(default)
+  if problem is not None:
+    raise ValueError(f"the default {default!r} fails its own check: {problem}")
+  return Field(default, check)
+
+
+# Sections made while get_config runs under declared_checks: id -> (section,
+# {field name: check}).
+_RECORDING: list[dict[int, tuple[ml_collections.ConfigDict, dict[str, Check]]]] = []
+
+
+def section(**fields: Any) -> ml_collections.ConfigDict:
+  """A config section: each keyword is a plain default or a :func:`field`
+  carrying its check, found again by :func:`declared_checks`."""
+  values = {k: f.default if isinstance(f, Field) else f for k, f in fields.items()}
+  node = ml_collections.ConfigDict(values)
+  checks = {k: f.check for k, f in fields.items() if isinstance(f, Field)}
+  for recording in _RECORDING:
+    recording[id(node)] = (node, checks)
+  return node
+
+
+def _sections(config: ml_collections.ConfigDict, prefix: str = ""
+              ) -> Iterator[tuple[str, ml_collections.ConfigDict]]:
+  yield prefix, config
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _sections(value, f"{prefix}{key}.")
+
+
+def declared_checks(get_config: Callable[[], ml_collections.ConfigDict]
+                    ) -> tuple[ml_collections.ConfigDict, dict[str, Check]]:
+  """Calls ``get_config()``; returns its config and ``{dotted field: check}``
+  of the fields its sections declared with :func:`field`."""
+  recording: dict = {}
+  _RECORDING.append(recording)
+  try:
+    config = get_config()
+  finally:
+    _RECORDING.remove(recording)
+  checks = {}
+  for prefix, node in _sections(config):
+    found = recording.get(id(node))
+    if found is not None and found[0] is node:
+      checks.update({f"{prefix}{k}": c for k, c in found[1].items()})
+  return config, checks
+
+
+def check_fields(config: ml_collections.ConfigDict, checks: dict[str, Check]) -> None:
+  """Runs each field's declared check, in the order of the config's fields.
+
+  Raises:
+    ConfigError: naming the first field whose value fails its check.
+  """
+  for dotted, value in flatten(config).items():
+    check_fn = checks.get(dotted)
+    if check_fn is not None:
+      problem = check_fn(value)
+      if problem is not None:
+        raise ConfigError(dotted, problem)
+
+
 def validate_train(config: ml_collections.ConfigDict, *,
                    device_count: int | None = None) -> None:
   """Checks the ``train`` section that :func:`gans_jax.train.fit` reads."""
   import jax
 
-  for field in ("train.num_steps", "train.log_every", "train.checkpoint_every",
-                "train.keep_checkpoints", "train.steps_per_call",
-                "train.batch_size"):
-    check_positive_int(config, field)
-  check_positive_int(config, "train.seed", allow_zero=True)
-  check_positive_int(config, "train.sample_every", allow_zero=True)
+  get(config, "train")
+  check_fields(config, {f"train.{name}": check for name, check
+                        in declared_checks(train_defaults)[1].items()})
+  for name in train_defaults():
+    get(config, f"train.{name}")
   k = config.train.steps_per_call
   for field in ("train.log_every", "train.checkpoint_every"):
     check(get(config, field) % k == 0, field,
@@ -150,16 +284,20 @@ def train_defaults(**overrides) -> ml_collections.ConfigDict:
   loop, where XLA on a CPU runs convolution gradients many times slower
   (jax-ml/jax#12868): convolutional presets keep 1.
   """
-  train = ml_collections.ConfigDict(dict(
-      num_steps=1000,          # calls of the step function (generator updates)
-      batch_size=64,           # global batch, split over all devices and hosts
-      seed=0,                  # the one seed: init, data order and noise
-      log_every=50,            # steps between metrics.jsonl lines
-      checkpoint_every=500,    # steps between Orbax checkpoints
-      keep_checkpoints=3,      # the newest N checkpoints are kept
-      sample_every=500,        # steps between sample grids (0: only at the end)
-      steps_per_call=1,        # at most this many steps in one compiled call
-  ))
+  train = section(
+      num_steps=field(1000, positive_int),  # calls of the step function
+                                            # (generator updates)
+      batch_size=field(64, positive_int),   # global batch, split over all
+                                            # devices and hosts
+      seed=field(0, non_negative_int),      # the one seed: init, data order and noise
+      log_every=field(50, positive_int),    # steps between metrics.jsonl lines
+      checkpoint_every=field(500, positive_int),  # steps between Orbax checkpoints
+      keep_checkpoints=field(3, positive_int),    # the newest N checkpoints are kept
+      sample_every=field(500, non_negative_int),  # steps between sample grids
+                                                  # (0: only at the end)
+      steps_per_call=field(1, positive_int),  # at most this many steps in one
+                                              # compiled call
+  )
   train.update(overrides)
   return train
 
