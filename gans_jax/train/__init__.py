@@ -6,7 +6,9 @@ about any paper; experiments write the step from a :class:`TrainState` of
 named players (:class:`GANState` for a generator and a discriminator),
 :class:`Network` and the pure losses and penalties. Random keys come from one
 seed, tagged by purpose (:mod:`gans_jax.train.keys`). A trained run's
-workdir is read back by :func:`load_run` and :func:`load_generator`.
+workdir is read back by :func:`load_run` and :func:`load_generator`; a
+:class:`Study` of many runs (presets x seeds) runs and is summarised by
+:mod:`gans_jax.train.study`.
 
 Names load on first use, so that the command line answers ``--help``
 without importing JAX.
@@ -40,6 +42,9 @@ _EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
 _SUBMODULES = ("averaging", "checkpoint", "cli", "config", "distributed",
                "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates", "writer")
 _SUBMODULES += ("unrolled",)
+_EXPORTS.update({"Cell": "study", "Study": "study", "StudyError": "study",
+                 "seeds_grid": "study"})
+_SUBMODULES += ("study",)
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 
