@@ -239,6 +239,12 @@ def test_command_line(fake, capsys):
   out = capsys.readouterr().out
   assert "| a | 2 | 0.5 ± 0.7071 |" in out
   assert (root / "summary.md").exists() and (root / "samples.png").exists()
+  (fake.parent / "fail.txt").write_text("1")
+  (root / "preset=b__seed=1" / "results.json").unlink()
+  assert study_lib.main([f"--experiment={fake}", "--presets=a,b", "--seeds=0,1",
+                         f"--root={root}"]) == 1
+  assert "not finished: preset=b__seed=1" in capsys.readouterr().err
+  assert calls(fake)[4:] == ["b 1 fresh"]
   with pytest.raises(SystemExit) as e:
     study_lib.main(["--help"])
   assert e.value.code == 0
@@ -276,4 +282,5 @@ def test_a_real_experiments_smoke_preset_as_a_two_seed_study(tmp_path):
   summary = study_lib.aggregate(study)
   assert summary.metrics and all(s.n == 2 for s in summary.rows[0].stats.values())
   again = study_lib.run(study, env=env)
-  assert [e["ran"] for e in again["cells"].values()] == [False, False]
+  assert [(e["status"], e["ran"]) for e in again["cells"].values()] == [
+      ("done", False), ("done", False)]

@@ -712,8 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   seeds_grid(args.experiment, args.presets, args.seeds,
                              config_file=config_file, overrides=overrides),
                   args.root)
-    manifest = (read_manifest(study) if args.summarise_only
-                else run(study, jobs=args.jobs, timeout=args.timeout, verbose=True))
+    if not args.summarise_only:
+      run(study, jobs=args.jobs, timeout=args.timeout, verbose=True)
   except StudyError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -722,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   print(to_markdown(summary))
   picture = figure(study)
   print(f"table: {md_path}" + (f"\nfigure: {picture}" if picture else ""))
-  bad = [n for n, e in manifest["cells"].items() if e.get("status") != "done"]
+  bad = [name for row in summary.rows for name in row.missing]
   if bad:
     print(f"not finished: {', '.join(bad)} (see {os.path.join(study.root, MANIFEST_FILE)})",
           file=sys.stderr)
