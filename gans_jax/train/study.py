@@ -154,10 +154,14 @@ def product(axes: Mapping[str, Mapping[Any, Mapping[str, Any]]], *,
   Each axis maps a value's label to its settings: ``experiment`` and
   ``config`` (when the axis chooses them) and config fields. A cell is named
   ``axis=label__axis=label`` in the axes' order; later axes' settings win.
+  For example, WGAN and WGAN-GP on the digits over two seeds::
 
-  >>> product({"method": {"wgan": {"experiment": "experiments/wgan.py",
-  ...                              "config": "experiments/configs/wgan.py:digits"}},
-  ...          "seed": {0: {"train.seed": 0}, 1: {"train.seed": 1}}})
+    product({"method": {
+                 "wgan": {"experiment": "experiments/wgan.py",
+                          "config": "experiments/configs/wgan.py:digits"},
+                 "wgan_gp": {"experiment": "experiments/wgan_gp.py",
+                             "config": "experiments/configs/wgan_gp.py:digits"}},
+             "seed": {0: {"train.seed": 0}, 1: {"train.seed": 1}}})
   """
   if not axes:
     raise StudyError("a study needs at least one axis")
