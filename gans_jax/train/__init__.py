@@ -6,7 +6,9 @@ about any paper; experiments write the step from a :class:`TrainState` of
 named players (:class:`GANState` for a generator and a discriminator),
 :class:`Network` and the pure losses and penalties. Random keys come from one
 seed, tagged by purpose (:mod:`gans_jax.train.keys`). A trained run's
-workdir is read back by :func:`load_run` and :func:`load_generator`.
+workdir is read back by :func:`load_run` and :func:`load_generator`; a
+:class:`Study` of many runs (presets x seeds) runs and is summarised by
+:mod:`gans_jax.train.study`.
 
 Names load on first use, so that the command line answers ``--help``
 without importing JAX.
@@ -38,10 +40,11 @@ _EXPORTS = {
 _EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
                  "unroll": "unrolled", "unrolled_gan_update": "unrolled",
                  "unrolled_generator_loss": "unrolled"})
-_SUBMODULES = ("calls", "checkpoint", "cli", "config", "distributed", "experiment",
-               "image_pool", "keys", "loop", "preemption", "rerun", "runs", "state", "updates",
-               "writer")
-_SUBMODULES += ("averaging", "unrolled")
+_EXPORTS.update({"Cell": "study", "Study": "study", "StudyError": "study",
+                 "seeds_grid": "study"})
+_SUBMODULES = ("averaging", "calls", "checkpoint", "cli", "config", "distributed",
+               "experiment", "image_pool", "keys", "loop", "preemption", "rerun",
+               "runs", "state", "study", "unrolled", "updates", "writer")
 
 __all__ = sorted(_EXPORTS) + ["keys"]
 
