@@ -612,7 +612,7 @@ def _startup(name: str, quick: bool) -> None:
   import jax
 
   import gans_jax as gj
-  from gans_jax.train import cli
+  from gans_jax import cli
 
   case = CASES[name]
   importlib.import_module(f"experiments.{case.experiment}")
@@ -988,7 +988,7 @@ def render(results: dict[str, Any]) -> str:
         "## Time to first step", "",
         "Fresh processes running `gans_jax.train.fit` on the experiment's "
         "config with a synthetic batch source, the persistent compilation "
-        "cache on (`gans_jax.train.cli.enable_compilation_cache`, "
+        "cache on (`gans_jax.cli.enable_compilation_cache`, "
         "`GANS_JAX_CACHE_DIR` set to a new directory): first with the cache "
         "empty, then again with it warm. Launch to the end of the first step; "
         "the breakdown is imports / `create_state` / `fit` up to the end of "

@@ -37,7 +37,7 @@ generated labels images (the paper's Cityscapes labels <-> photo tables).
     python experiments/cyclegan.py [--config=experiments/configs/cyclegan.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__, translates=True)

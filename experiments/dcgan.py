@@ -11,7 +11,7 @@ between random latent codes (Section 6.1, Fig. 4).
     python experiments/dcgan.py [--config=experiments/configs/dcgan.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__, figures=("interpolation",))

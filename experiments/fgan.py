@@ -25,7 +25,7 @@ log-likelihood of the test set.
     python experiments/fgan.py [--config=experiments/configs/fgan.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

@@ -18,7 +18,7 @@ a Gaussian Parzen-window estimate of the test set's log-likelihood under
     python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

@@ -30,7 +30,7 @@ targets (L1 alone blurs, Section 4.3).
     python experiments/pix2pix.py [--config=experiments/configs/pix2pix.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__, translates=True)

@@ -45,7 +45,7 @@ two sets of real images; on the built-in digits the classifier metrics.
 
 import functools
 import glob
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

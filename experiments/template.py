@@ -15,7 +15,7 @@ updates, each on a fresh real minibatch, then one generator update.
     python experiments/template.py [--config=experiments/configs/template.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

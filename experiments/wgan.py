@@ -33,7 +33,7 @@ over training next to a measure of sample quality (the paper's Fig. 3):
 """
 
 import functools
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

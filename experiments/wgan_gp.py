@@ -30,7 +30,7 @@ training (``w_estimate.png``).
     python experiments/wgan_gp.py [--config=experiments/configs/wgan_gp.py:PRESET]
 """
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 # The command line; --help answers before JAX loads.
 cli.script(__name__, __doc__)

@@ -16,6 +16,7 @@ _SUBMODULES = ("losses", "divergences", "penalties", "nn", "train", "data", "eva
 _SUBMODULES += ("noise",)  # instance noise for the discriminator's inputs
 _SUBMODULES += ("adaptation",)  # gradient reversal (DANN) and ADDA's step
 _SUBMODULES += ("sequence",)  # SeqGAN's rollout rewards and their helpers
+_SUBMODULES += ("cli",)  # the command line every experiment shares
 __all__ = list(_SUBMODULES)
 
 

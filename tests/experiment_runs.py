@@ -4,7 +4,7 @@ import contextlib
 import importlib
 import os
 
-from gans_jax.train import cli
+from gans_jax import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -12,7 +12,7 @@ import ml_collections
 import pytest
 
 import experiments
-from gans_jax.train import cli
+from gans_jax import cli
 from gans_jax.train import config as config_lib
 from gans_jax.train import experiment as experiment_lib
 from gans_jax.train import rerun

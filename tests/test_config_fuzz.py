@@ -4,7 +4,7 @@ validation (and then train) or stop with exit code 2 and one line.
 Overrides are drawn as a user would type them: existing fields, misspelt and
 made-up ones; values of the field's type and of other types; negative, zero,
 NaN, infinite and huge numbers. Each case runs through the command line's
-own entry point, ``gans_jax.train.cli.main``, in this process:
+own entry point, ``gans_jax.cli.main``, in this process:
 
 * every preset of every experiment, with training replaced by a stub: the
   config passes validation (exit 0) or exits 2 with one ``error:`` line;
@@ -34,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import experiments
-from gans_jax.train import cli
+from gans_jax import cli
 from gans_jax.train import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -42,7 +42,7 @@ _EXPORTS.update({"UnrolledUpdate": "unrolled", "repeat_batch": "unrolled",
                  "unrolled_generator_loss": "unrolled"})
 _EXPORTS.update({"Cell": "study", "Study": "study", "StudyError": "study",
                  "seeds_grid": "study"})
-_SUBMODULES = ("averaging", "calls", "checkpoint", "cli", "config", "distributed",
+_SUBMODULES = ("averaging", "calls", "checkpoint", "config", "distributed",
                "experiment", "image_pool", "keys", "loop", "preemption", "rerun",
                "runs", "state", "study", "unrolled", "updates", "writer")
 

@@ -33,7 +33,7 @@ Optional:
 ``FIGURES: dict[str, draw]``
   Figures ``--draw=NAME`` draws again: ``draw(config, state, directory, *,
   key) -> path``. Their names are also given to
-  :func:`gans_jax.train.cli.script`, so that ``--help`` lists them before
+  :func:`gans_jax.cli.script`, so that ``--help`` lists them before
   anything heavy is imported (a test checks the two agree).
 ``translators(config) -> dict[str, translate]``
   Image-to-image experiments: ``{direction: translate(state, images, key)}``
