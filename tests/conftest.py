@@ -2,11 +2,12 @@
 
 ``python -m pytest -n 2 -q tests`` runs every test (the README's and CI's
 command). ``python -m pytest -n 2 -q -m "not slow" tests`` is the quick tier
-for working on the code: a test is marked ``slow`` (a decorator, or a test
-file's ``pytestmark``) when it trains, compiles a large step, starts other
-processes or otherwise takes more than a few seconds, and each test file keeps
-a quick smoke test where it can. ``tests/test_tiers.py`` fails when no quick
-test names one of gans_jax's modules or one of the experiments.
+for working on the code. A test is marked ``slow`` (a decorator, or a test
+file's ``pytestmark``) when it costs more than a few seconds of CPU: it
+trains, compiles a large step or starts processes that import JAX. The quick
+tier still keeps a smoke test of every test file (but those that only train
+or start processes), of every gans_jax module and of every experiment;
+``tests/test_tiers.py`` fails when one has none.
 """
 
 import os

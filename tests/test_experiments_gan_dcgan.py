@@ -134,6 +134,7 @@ def _run(script, *flags, devices=1):
                         timeout=300, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,field", [
     (["--config.train.num_stepz=5"], "num_stepz"),
     (["--config.train.num_steps=abc"], "num_steps"),
