@@ -23,7 +23,6 @@ def _shared_classifier_cache(tmp_path_factory, monkeypatch):
                      str(tmp_path_factory.getbasetemp() / "gans_jax_cache"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("conditional", [False, True])
 def test_gan_smoke_two_steps_end_to_end(tmp_path, conditional):
   config = gan_config.get_config("smoke")
