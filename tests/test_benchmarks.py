@@ -1,9 +1,10 @@
-"""Smoke tests of the benchmark suite (``benchmarks/run.py``) on tiny sizes.
+"""Smoke tests of the benchmark suite (``benchmarks/``) on tiny sizes.
 
 The gans_jax side must run without PyTorch (CI's default environment has
 none); the PyTorch references are tested only where torch is installed.
 """
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,7 +13,9 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks import run
+from benchmarks import cases
+from benchmarks import report
+from benchmarks import runner
 from gans_jax.train import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,36 +30,38 @@ def _params(state):
 def test_benchmark_step_matches_what_fit_computes(tmp_path):
   # The suite times the experiment's step jitted as fit jits it: two calls
   # of two scanned steps each must leave the state fit leaves after 4 steps.
-  case = run.CASES["wgan_gp_8gaussians"]
+  case = cases.CASES["wgan_gp_8gaussians"]
   variant = case.variants[0]
-  config = run.build_config(case, variant, quick=True)
+  config = cases.build_config(case, variant, quick=True)
   k = config.train.steps_per_call
   assert k == 2
-  runner = run.JaxRunner(case, variant, config)
-  runner.call()
-  runner.call()
+  jax_runner = runner.JaxRunner(case, variant, config)
+  jax_runner.call()
+  jax_runner.call()
 
   config.train.update(num_steps=2 * k, log_every=k, checkpoint_every=2 * k,
                       sample_every=0)
   import gans_jax as gj
   fitted = gj.train.fit(
-      run.make_step_fn(case, config), run.create_state(case, variant, config),
-      run._SyntheticBatches(run.step_batch(case, config)), config,
+      cases.make_step_fn(case, config),
+      cases.create_state(case, variant, config),
+      runner.SyntheticBatches(cases.step_batch(case, config)), config,
       str(tmp_path), batch_axis=1, progress=False)
-  for a, b in zip(_params(runner.state), _params(fitted), strict=True):
+  for a, b in zip(_params(jax_runner.state), _params(fitted), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-  assert int(runner.state.step) == int(fitted.step) == 2 * k
+  assert int(jax_runner.state.step) == int(fitted.step) == 2 * k
 
 
 @pytest.mark.slow
 def test_phase_and_direct_dcgan_rows_compute_the_same_step():
-  case = run.CASES["dcgan64"]
+  case = cases.CASES["dcgan64"]
   results = []
   for variant in case.variants:
-    config = run.build_config(case, variant, quick=True)
-    runner = run.JaxRunner(case, variant, config)
-    runner.call()
-    results.append((jax.device_get(runner.metrics), _params(runner.state)))
+    config = cases.build_config(case, variant, quick=True)
+    jax_runner = runner.JaxRunner(case, variant, config)
+    jax_runner.call()
+    results.append((jax.device_get(jax_runner.metrics),
+                    _params(jax_runner.state)))
   (metrics_a, params_a), (metrics_b, params_b) = results
   assert metrics_a.keys() == metrics_b.keys()
   for name in metrics_a:
@@ -71,10 +76,10 @@ def test_direct_form_really_changes_the_generator_layers():
 
   import gans_jax as gj
 
-  case = run.CASES["dcgan64"]
-  config = run.build_config(case, quick=True)
+  case = cases.CASES["dcgan64"]
+  config = cases.build_config(case, quick=True)
   for variant in case.variants:
-    state = run.create_state(case, variant, config)
+    state = cases.create_state(case, variant, config)
     module = state.generator.module()
     forms = {m.implementation for _, m in nnx.iter_graph(module)
              if isinstance(m, gj.nn.ConvTranspose2x)}
@@ -82,12 +87,12 @@ def test_direct_form_really_changes_the_generator_layers():
 
 
 def test_case_configs_are_valid_and_batches_have_the_steps_shape():
-  for case in run.CASES.values():
+  for case in cases.CASES.values():
     for quick in (False, True):
-      config = run.build_config(case, quick=quick)
+      config = cases.build_config(case, quick=quick)
       config_lib.validate_train(config, device_count=1)
-      batch = run.step_batch(case, config)
-      micro = run.microbatches(case, config)
+      batch = cases.step_batch(case, config)
+      micro = cases.microbatches(case, config)
       first = next(iter(batch.values()))
       expected = ((micro, config.train.batch_size) if micro > 1
                   else (config.train.batch_size,))
@@ -95,10 +100,10 @@ def test_case_configs_are_valid_and_batches_have_the_steps_shape():
 
 
 def test_unknown_override_field_is_refused():
-  case = run.CASES["gan_digits"]
-  bad = run.dataclasses.replace(case, overrides=(("model.no_such_field", 1),))
+  case = cases.CASES["gan_digits"]
+  bad = dataclasses.replace(case, overrides=(("model.no_such_field", 1),))
   with pytest.raises(KeyError, match="model.no_such_field"):
-    run.build_config(bad)
+    cases.build_config(bad)
 
 
 def _fake_results(ratio: float) -> dict:
@@ -122,22 +127,22 @@ def _fake_results(ratio: float) -> dict:
 
 
 def test_results_report_the_ratio_and_flag_a_missed_target():
-  text = run.render(_fake_results(1.1))
+  text = report.render(_fake_results(1.1))
   assert "| gans_jax, phase form | 128 |" in text
   assert "**1.10x**" in text
   assert "(target >= 1.3x): MISSED" in text
-  assert "(target >= 1.3x): met" in run.render(_fake_results(1.31))
+  assert "(target >= 1.3x): met" in report.render(_fake_results(1.31))
   assert "no GPU on this machine" in text
 
 
 def test_rewriting_results_keeps_the_notes_below_the_marker(tmp_path):
   path = str(tmp_path / "RESULTS.md")
-  run.write_results(path, "first")
+  report.write_results(path, "first")
   with open(path, encoding="utf-8") as f:
     text = f.read()
   with open(path, "w", encoding="utf-8") as f:
     f.write(text + "\n## Notes\nhand-written profile notes\n")
-  run.write_results(path, "second")
+  report.write_results(path, "second")
   with open(path, encoding="utf-8") as f:
     text = f.read()
   assert text.startswith("second")
@@ -173,8 +178,8 @@ def test_suite_runs_its_jax_side_end_to_end_without_torch(tmp_path):
 def test_torch_references_take_steps_on_tiny_sizes():
   torch = pytest.importorskip("torch")
   torch.set_num_threads(1)
-  for case in run.CASES.values():
-    reference = run.torch_reference(case, run.build_config(case, quick=True))
+  for case in cases.CASES.values():
+    reference = cases.torch_reference(case, cases.build_config(case, quick=True))
     losses = [reference.step() for _ in range(2)]
     assert np.all(np.isfinite(losses)), case.name
 

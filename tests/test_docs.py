@@ -4,6 +4,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -13,6 +14,7 @@ def _python_blocks(path):
   return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
+@pytest.mark.slow
 def test_readme_custom_gan_example_trains(tmp_path, monkeypatch):
   blocks = [b for b in _python_blocks(os.path.join(ROOT, "README.md"))
             if "class WGANGP" in b]

@@ -25,7 +25,6 @@ def _shared_classifier_cache(tmp_path_factory, monkeypatch):
                      str(tmp_path_factory.getbasetemp() / "gans_jax_cache"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("conditional", [False, True])
 def test_gan_smoke_two_steps_end_to_end(tmp_path, conditional):
   config = gan_config.get_config("smoke")
@@ -186,6 +185,7 @@ def _run(script, *flags, devices=1):
                         timeout=300, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,field", [
     (["--config.train.num_stepz=5"], "num_stepz"),
     (["--config.train.num_steps=abc"], "num_steps"),

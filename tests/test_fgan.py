@@ -331,6 +331,7 @@ def _run(*flags):
                         timeout=300, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,field", [
     (["--config.fgan.divergences=('kl','chi2')"], "fgan.divergences"),
     (["--config=experiments/configs/fgan.py:kl", "--config.fgan.divergence=chi2"],

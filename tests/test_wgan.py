@@ -166,6 +166,7 @@ def test_validate_names_the_bad_field(field, value):
     gj.train.experiment.validate(wgan, config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,field", [
     (["--config.gan.clip=0.0"], "gan.clip"),
     (["--config.model.generator=resnet"], "model.generator"),

@@ -247,6 +247,7 @@ def test_validate_names_the_bad_field(field, value):
     gj.train.experiment.validate(wgan_gp, config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,field", [
     (["--config.model.critic_norm=batch"], "model.critic_norm"),
     (["--config.model.architecture=vgg"], "model.architecture"),
@@ -262,6 +263,7 @@ def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path, flags, fiel
   assert not os.path.exists(tmp_path / "checkpoints")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["8gaussians", "digits", "cifar10"])
 def test_batch_penalty_is_the_per_example_penalty_for_every_critic(preset):
   # The step takes the penalty's input gradients in "batch" mode, which is
