@@ -131,9 +131,7 @@ def build_config(case: Case, variant: Variant | None = None, *,
 
 def microbatches(case: Case, config) -> int:
   """Real minibatches one step consumes (stacked on a leading axis if > 1)."""
-  if case.experiment in ("gan", "dcgan"):
-    return config.gan.n_critic
-  if case.experiment in ("wgan", "wgan_gp"):
+  if case.experiment in ("gan", "dcgan", "wgan", "wgan_gp"):
     return config.gan.n_critic
   return 1
 
