@@ -359,12 +359,6 @@ def test_kill_9_at_a_random_moment_then_the_same_command_gives_the_same_samples(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", [0, 1])
-# Known flake on a loaded 2-core machine: after the restarted job has trained
-# to the end, JAX's shutdown barrier has once timed out (process 1 waited
-# 300 s for process 0, which never arrived), aborting with exit -6. The
-# stop-and-resume behaviour this test is about held in that run; the shutdown
-# race is open.
-@pytest.mark.xfail(strict=False, reason="JAX shutdown barrier can time out under load")
 def test_when_one_process_of_two_dies_the_other_stops_and_the_job_resumes(
     tmp_path, victim):
   workdir = str(tmp_path / "run")

@@ -19,7 +19,7 @@ _EXPORTS = {
     "CheckpointError": "checkpoint",
     "ConfigError": "config", "train_defaults": "config", "validate_train": "config",
     "data_mesh": "distributed", "global_batch": "distributed",
-    "initialize": "distributed",
+    "finish": "distributed", "initialize": "distributed",
     "ImagePool": "image_pool",
     "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
     "BatchSource": "loop", "Hook": "loop", "HostLost": "loop", "Interrupted": "loop",

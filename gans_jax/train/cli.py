@@ -612,6 +612,7 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
     return _fail(str(e), code=1)
   except loop.Interrupted as e:
     print(str(e), file=sys.stderr)
+    distributed.finish()
     return 0
   except loop.HostLost as e:
     _fail(str(e), code=1)
@@ -619,4 +620,5 @@ def main(train_and_evaluate: TrainFn, *, default_config: str,
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(1)  # pylint: disable=protected-access
+  distributed.finish()  # process 0 may still be writing results
   return 0
