@@ -96,7 +96,9 @@ def finish(timeout_seconds: int | None = None) -> None:
   the run is complete. XLA's coordination service leaves this to the program
   ("users should invoke their own barrier to signify the end of a workload",
   ``CoordinationService::ShutdownTaskAsync`` in
-  ``xla/tsl/distributed_runtime/coordination/coordination_service.cc``).
+  ``xla/tsl/distributed_runtime/coordination/coordination_service.cc``);
+  completed multi-host jobs elsewhere abort at exit too
+  (https://github.com/marin-community/marin/issues/8276).
 
   So every process first waits at a barrier of its own with a long timeout
   (:func:`finish_seconds`), then calls ``jax.distributed.shutdown()`` at
