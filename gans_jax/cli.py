@@ -609,6 +609,7 @@ def main(experiment: experiment_lib.Experiment, argv: Sequence[str] | None = Non
     return _fail(str(e), code=1)
   except loop.Interrupted as e:
     print(str(e), file=sys.stderr)
+    distributed.finish()
     return 0
   except loop.HostLost as e:
     _fail(str(e), code=1)
@@ -616,4 +617,5 @@ def main(experiment: experiment_lib.Experiment, argv: Sequence[str] | None = Non
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(1)  # pylint: disable=protected-access
+  distributed.finish()  # process 0 may still be writing results
   return 0

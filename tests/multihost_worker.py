@@ -69,11 +69,13 @@ def main():
                        hooks=[_Slow(workdir)] if wait else ())
   except gtrain.Interrupted as stop:
     print(f"interrupted {stop.step}", flush=True)
+    gtrain.finish()
     return
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "final.json"), "w") as f:
       json.dump({"mu": np.asarray(jax.device_get(state["mu"])).tolist(),
                  "processes": jax.process_count()}, f)
+  gtrain.finish()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,68 @@ def _env(devices=1):
   return env
 
 
+def test_finish_waits_for_every_process_then_shuts_jax_distributed_down(monkeypatch):
+  from jax._src import distributed as jax_distributed
+  import jax
+  from gans_jax.train import distributed
+  calls = []
+
+  class Client:
+    def wait_at_barrier(self, name, timeout_in_ms):
+      calls.append(("barrier", name, timeout_in_ms))
+
+  monkeypatch.setattr(jax.distributed, "shutdown", lambda: calls.append(("shutdown",)))
+  monkeypatch.setattr(jax_distributed.global_state, "client", None)
+  distributed.finish()  # one process: nothing to wait for
+  assert calls == []
+  monkeypatch.setattr(jax_distributed.global_state, "client", Client())
+  monkeypatch.setenv("GANS_JAX_FINISH_SECONDS", "90")
+  distributed.finish()
+  distributed.finish(timeout_seconds=5)
+  assert calls == [("barrier", "gans_jax_finished", 90_000), ("shutdown",),
+                   ("barrier", "gans_jax_finished", 5_000), ("shutdown",)]
+
+
+# Process 0 leaves LAG seconds after process 1 (alone, it writes the plots and
+# results of a run); JAX's shutdown barrier waits SHUTDOWN seconds.
+_LAGGING_END = """
+import sys, time
+import jax
+from jax.experimental import multihost_utils
+from gans_jax.train import distributed
+process_id, port, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(f"127.0.0.1:{port}", 2, process_id,
+                           shutdown_timeout_seconds=8)
+multihost_utils.sync_global_devices("trained")
+if process_id == 0:
+  time.sleep(25)
+if mode == "finish":
+  distributed.finish()
+"""
+
+
+@pytest.mark.slow
+def test_finish_keeps_a_late_process_0_from_failing_jax_shutdown_barrier():
+  """Leaving Python at once, process 1 waits out JAX's shutdown barrier and
+  the coordination service aborts both processes although their work is
+  done; after distributed.finish() both exit 0."""
+  runs = {}
+  for mode in ("finish", "exit"):
+    port = str(portpicker.pick_unused_port())
+    runs[mode] = [subprocess.Popen([sys.executable, "-c", _LAGGING_END, str(i), port, mode],
+                                   env=_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+                  for i in range(2)]
+  outputs = {mode: [p.communicate(timeout=300)[0] for p in procs]
+             for mode, procs in runs.items()}
+  for p, out in zip(runs["finish"], outputs["finish"]):
+    assert p.returncode == 0, out[-3000:]
+  for p, out in zip(runs["exit"], outputs["exit"]):
+    assert p.returncode == -signal.SIGABRT, out[-3000:]
+  assert "Shutdown barrier has failed" in outputs["exit"][1]
+
+
 @pytest.mark.slow
 def test_two_process_run_trains_checkpoints_and_matches_one_process(tmp_path):
   port = portpicker.pick_unused_port()

@@ -359,14 +359,8 @@ def test_kill_9_at_a_random_moment_then_the_same_command_gives_the_same_samples(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", [0, 1])
-# Known flake on a loaded 2-core machine: after the restarted job has trained
-# to the end, JAX's shutdown barrier has once timed out (process 1 waited
-# 300 s for process 0, which never arrived), aborting with exit -6. The
-# stop-and-resume behaviour this test is about held in that run; the shutdown
-# race is open.
-@pytest.mark.xfail(strict=False, reason="JAX shutdown barrier can time out under load")
 def test_when_one_process_of_two_dies_the_other_stops_and_the_job_resumes(
-    tmp_path, victim):
+    tmp_path, victim, request):
   workdir = str(tmp_path / "run")
 
   def start(num_steps):
@@ -377,11 +371,15 @@ def test_when_one_process_of_two_dies_the_other_stops_and_the_job_resumes(
             f"--workdir={workdir}", f"--coordinator_address=127.0.0.1:{port}",
             "--num_processes=2"]
     env = _env(GANS_JAX_HEARTBEAT_SECONDS="10")
-    return [_Process([*args, f"--process_id={i}"], env=env) for i in range(2)]
+    processes = [_Process([*args, f"--process_id={i}"], env=env) for i in range(2)]
+    for p in processes:  # a failed check leaves no process training on
+      request.addfinalizer(p.process.kill)
+    return processes
 
   processes = start(100000)
+  # Two processes compiling on a busy machine can take minutes.
   processes[0].wait_for(lambda: os.path.exists(
-      os.path.join(workdir, "checkpoints", "20", "files.json")))
+      os.path.join(workdir, "checkpoints", "20", "files.json")), timeout=900)
   processes[victim].process.kill()
   survivor = processes[1 - victim]
   sent = time.monotonic()
@@ -402,7 +400,7 @@ def test_when_one_process_of_two_dies_the_other_stops_and_the_job_resumes(
   # The restarted job resumes from the newest checkpoint and finishes.
   processes = start(saved + 20)
   for p in processes:
-    assert p.process.wait(timeout=600) == 0, p.stderr[-3000:]
+    assert p.process.wait(timeout=900) == 0, p.stderr[-3000:]
   steps = [r["step"] for r in map(json.loads, open(os.path.join(workdir, "metrics.jsonl")))
            if "critic_loss" in r]
   assert steps == list(range(10, saved + 21, 10))

@@ -21,7 +21,7 @@ _EXPORTS = {
     "CheckpointError": "checkpoint",
     "ConfigError": "config", "train_defaults": "config", "validate_train": "config",
     "data_mesh": "distributed", "global_batch": "distributed",
-    "initialize": "distributed",
+    "finish": "distributed", "initialize": "distributed",
     "ImagePool": "image_pool",
     "init_rngs": "keys", "make_key": "keys", "step_key": "keys",
     "BatchSource": "gans_jax.contracts", "Hook": "gans_jax.contracts",

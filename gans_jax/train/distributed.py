@@ -18,6 +18,8 @@ DATA_AXIS = "data"
 
 
 DEFAULT_HEARTBEAT_SECONDS = 30
+DEFAULT_FINISH_SECONDS = 3600
+FINISH_BARRIER = "gans_jax_finished"
 
 
 def heartbeat_seconds() -> int:
@@ -28,6 +30,16 @@ def heartbeat_seconds() -> int:
                                      DEFAULT_HEARTBEAT_SECONDS)))
   except ValueError:
     return DEFAULT_HEARTBEAT_SECONDS
+
+
+def finish_seconds() -> int:
+  """How long a process that has finished a run waits for the others to
+  finish theirs: ``$GANS_JAX_FINISH_SECONDS`` (default 3600)."""
+  try:
+    return max(1, int(os.environ.get("GANS_JAX_FINISH_SECONDS",
+                                     DEFAULT_FINISH_SECONDS)))
+  except ValueError:
+    return DEFAULT_FINISH_SECONDS
 
 
 def initialize(coordinator_address: str | None = None,
@@ -69,6 +81,43 @@ def initialize(coordinator_address: str | None = None,
                              num_processes=num_processes,
                              process_id=process_id,
                              heartbeat_timeout_seconds=heartbeat_seconds())
+
+
+def finish(timeout_seconds: int | None = None) -> None:
+  """Ends a multi-host run that went well: waits until every process has
+  finished its work, then shuts JAX's distributed runtime down together.
+
+  Without it, each process enters JAX's shutdown barrier when its interpreter
+  exits (JAX's ``atexit`` hook), and that barrier's timeout (JAX's
+  ``shutdown_timeout_seconds``, 300 s) runs from the first arrival. After
+  training, process 0 alone draws the plots and writes the samples and
+  results, so on a busy machine the other processes can wait out the 300 s,
+  and the coordination service then aborts every process (exit -6) although
+  the run is complete. XLA's coordination service leaves this to the program
+  ("users should invoke their own barrier to signify the end of a workload",
+  ``CoordinationService::ShutdownTaskAsync`` in
+  ``xla/tsl/distributed_runtime/coordination/coordination_service.cc``);
+  completed multi-host jobs elsewhere abort at exit too
+  (https://github.com/marin-community/marin/issues/8276).
+
+  So every process first waits at a barrier of its own with a long timeout
+  (:func:`finish_seconds`), then calls ``jax.distributed.shutdown()`` at
+  once, before anything else is torn down, and JAX's shutdown barrier sees
+  every process arrive within moments. Call it only on success: a process
+  that failed should not wait for the others. Does nothing for a single
+  process or after a shutdown.
+
+  Args:
+    timeout_seconds: how long to wait for the other processes (default
+      :func:`finish_seconds`).
+  """
+  from jax._src import distributed as jax_distributed
+  client = jax_distributed.global_state.client
+  if client is None:
+    return
+  timeout = finish_seconds() if timeout_seconds is None else timeout_seconds
+  client.wait_at_barrier(FINISH_BARRIER, timeout_in_ms=1000 * timeout)
+  jax.distributed.shutdown()
 
 
 def data_mesh(devices: Any = None) -> Mesh:
