@@ -28,6 +28,7 @@ _EXPORTS = {
     "load_run": "runs", "saved_config": "runs",
     "GANState": "state", "Network": "state", "OptimizerGroup": "state",
     "TrainState": "state", "count_params": "state", "ema_network": "state",
+    "update": "state",
     "clip_weights": "updates", "ema_update": "updates",
     "MetricWriter": "writer", "read_metrics": "writer",
 }
