@@ -29,9 +29,8 @@ from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
-                                conv_transpose2x_direct,
                                 conv_transpose2x_implementation,
-                                conv_transpose2x_phase, dcgan_kernel_init,
+                                conv_transpose_stride2, dcgan_kernel_init,
                                 dcgan_scale_init, dropout_keys, fan_avg_uniform,
                                 get_activation,
                                 image_layer_norm, label_one_hot)
@@ -43,19 +42,17 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
-from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
-                                     InstanceNorm, PatchGANDiscriminator,
-                                     PixelGANDiscriminator,
-                                     ResNetTranslationGenerator,
-                                     UNetGenerator, conv_transpose_stride2,
-                                     patchgan_output_size,
-                                     patchgan_receptive_field, reflect_pad)
+from gans_jax.nn.patchgan import (PatchGANDiscriminator, PixelGANDiscriminator,
+                                  patchgan_output_size,
+                                  patchgan_receptive_field)
+from gans_jax.nn.resnet_translation import ResNetTranslationGenerator
+from gans_jax.nn.translation import TRANSLATION_NORMS, InstanceNorm, reflect_pad
+from gans_jax.nn.unet import UNetGenerator
 
 __all__ = [
     "ACTIVATIONS",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
-    "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "EqualizedConv",
@@ -79,9 +76,7 @@ __all__ = [
     "TRANSLATION_NORMS",
     "UNetGenerator",
     "build_module",
-    "conv_transpose2x_direct",
     "conv_transpose2x_implementation",
-    "conv_transpose2x_phase",
     "conv_transpose_stride2",
     "dcgan_kernel_init",
     "dcgan_scale_init",
