@@ -13,6 +13,10 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
   (``num_classes`` set) and refused by unconditional ones;
 - ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
   state holds parameters and batch statistics, never RNG counters;
+- ``dtype`` is the computation dtype: ``None`` (the default) computes in
+  float32, the parameters' dtype, without casts; ``jnp.bfloat16`` casts
+  inputs and parameters to it (:func:`~gans_jax.nn.layers.as_dtype`);
+  parameters are float32 either way;
 - ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
   statistics and dropout on / off;
 - the growing ProGAN models also take ``level`` (a static Python int, the
@@ -29,7 +33,7 @@ from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
-                                conv_transpose2x_implementation,
+                                as_dtype, conv_transpose2x_implementation,
                                 conv_transpose_stride2, dcgan_kernel_init,
                                 dcgan_scale_init, dropout_keys, fan_avg_uniform,
                                 get_activation,
@@ -75,6 +79,7 @@ __all__ = [
     "SUPPORTED_IMAGE_SIZES",
     "TRANSLATION_NORMS",
     "UNetGenerator",
+    "as_dtype",
     "build_module",
     "conv_transpose2x_implementation",
     "conv_transpose_stride2",

@@ -25,6 +25,7 @@ __all__ = [
     "ConvTranspose2x",
     "LatentProjection",
     "Maxout",
+    "as_dtype",
     "conv_transpose2x_implementation",
     "conv_transpose_stride2",
     "dcgan_kernel_init",
@@ -407,7 +408,15 @@ def conv_transpose2x_implementation(implementation: str = "auto") -> str:
   return implementation
 
 
-def _cast(x: Array, dtype: Any) -> Array:
+def as_dtype(x: Array, dtype: Any) -> Array:
+  """``x`` in the computation ``dtype``, or unchanged when ``dtype`` is
+  ``None``.
+
+  The dtype convention of every module in :mod:`gans_jax.nn`: ``dtype=None``
+  (the default) computes in float32, the parameters' dtype, without a cast;
+  a dtype such as ``jnp.bfloat16`` casts inputs and parameters to it.
+  Parameters are stored in float32 either way.
+  """
   return x if dtype is None else x.astype(dtype)
 
 
@@ -472,11 +481,11 @@ class ConvTranspose2x(nnx.Module):
   def __call__(self, x: Array) -> Array:
     """Maps (B, H, W, C_in) to (B, H_out, W_out, C_out) (twice the size)."""
     y = conv_transpose_stride2(
-        _cast(x, self.dtype), self.kernel[...], padding=self.padding,
+        as_dtype(x, self.dtype), self.kernel[...], padding=self.padding,
         output_padding=self.output_padding,
         implementation=self.implementation)
     if self.bias is not None:
-      y = y + _cast(self.bias[...], self.dtype)
+      y = y + as_dtype(self.bias[...], self.dtype)
     return y
 
 
@@ -524,8 +533,8 @@ class LatentProjection(nnx.Module):
 
   def __call__(self, z: Array) -> Array:
     """Maps (B, in) to (B, size, size, out)."""
-    y = jnp.einsum("bi,hwio->bhwo", _cast(z, self.dtype),
-                   _cast(self.kernel[...], self.dtype))
+    y = jnp.einsum("bi,hwio->bhwo", as_dtype(z, self.dtype),
+                   as_dtype(self.kernel[...], self.dtype))
     if self.bias is not None:
-      y = y + _cast(self.bias[...], self.dtype)
+      y = y + as_dtype(self.bias[...], self.dtype)
     return y

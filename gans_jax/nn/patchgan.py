@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from gans_jax.nn.layers import as_dtype
 from gans_jax.nn.translation import _check_norm, _conv, _leaky_relu, _norm
 
 Array = jax.Array
@@ -134,7 +135,7 @@ class PatchGANDiscriminator(nnx.Module):
 
   def __init__(self, *, in_channels: int, features: int = 64,
                n_layers: int = 3, norm: str | None = "batch",
-               dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
+               dtype: Dtype = None, rngs: nnx.Rngs):
     """Builds the discriminator.
 
     Args:
@@ -143,7 +144,7 @@ class PatchGANDiscriminator(nnx.Module):
       features: width F of the first layer (ndf).
       n_layers: number of stride-2 convolutions (3: 70x70 patches).
       norm: ``'batch'`` (pix2pix), ``'instance'`` (CycleGAN) or ``None``.
-      dtype: computation dtype (parameters stay float32).
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     _check_norm(norm, "PatchGANDiscriminator")
@@ -182,8 +183,8 @@ class PatchGANDiscriminator(nnx.Module):
       output convolution.
     """
     del rngs
-    h = _concat_condition(x, condition, self.in_channels,
-                          "PatchGANDiscriminator").astype(self.dtype)
+    h = as_dtype(_concat_condition(x, condition, self.in_channels,
+                                   "PatchGANDiscriminator"), self.dtype)
     blocks = {}
     for i, conv in enumerate(self.convs):
       h = conv(h)
@@ -211,7 +212,7 @@ class PixelGANDiscriminator(nnx.Module):
   """
 
   def __init__(self, *, in_channels: int, features: int = 64,
-               norm: str | None = "batch", dtype: Dtype = jnp.float32,
+               norm: str | None = "batch", dtype: Dtype = None,
                rngs: nnx.Rngs):
     """Builds the discriminator.
 
@@ -219,7 +220,7 @@ class PixelGANDiscriminator(nnx.Module):
       in_channels: input channels, condition included.
       features: width F of the first layer (ndf).
       norm: ``'batch'``, ``'instance'`` or ``None``.
-      dtype: computation dtype (parameters stay float32).
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     _check_norm(norm, "PixelGANDiscriminator")
@@ -239,8 +240,8 @@ class PixelGANDiscriminator(nnx.Module):
                rngs: Array | nnx.Rngs | None = None) -> Array:
     """Scores every pixel: logits (B, H, W, 1), float32 (no sigmoid)."""
     del rngs
-    h = _concat_condition(x, condition, self.in_channels,
-                          "PixelGANDiscriminator").astype(self.dtype)
+    h = as_dtype(_concat_condition(x, condition, self.in_channels,
+                                   "PixelGANDiscriminator"), self.dtype)
     h = self.conv2(_leaky_relu(self.conv1(h)))
     if self.norm is not None:
       h = self.norm(h)

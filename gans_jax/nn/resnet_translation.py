@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from gans_jax.nn.layers import ConvTranspose2x, dropout_keys
+from gans_jax.nn.layers import ConvTranspose2x, as_dtype, dropout_keys
 from gans_jax.nn.resnet import upsample_nearest
 from gans_jax.nn.translation import (_check_norm, _check_rate, _conv, _Dropout,
                                      _norm, reflect_pad)
@@ -84,7 +84,7 @@ class ResNetTranslationGenerator(nnx.Module):
                features: int = 64, num_blocks: int = 9,
                norm: str | None = "instance", dropout: float = 0.0,
                upsample: str = "transpose", conv_transpose: str = "phase",
-               dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
+               dtype: Dtype = None, rngs: nnx.Rngs):
     """Builds the generator.
 
     Args:
@@ -97,7 +97,7 @@ class ResNetTranslationGenerator(nnx.Module):
         CycleGAN default; the official ``use_dropout`` is 0.5).
       upsample: ``'transpose'`` or ``'resize'``.
       conv_transpose: ``'phase'`` or ``'direct'`` for ``upsample='transpose'``.
-      dtype: computation dtype (parameters stay float32).
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     _check_norm(norm, "ResNetTranslationGenerator")
@@ -159,7 +159,7 @@ class ResNetTranslationGenerator(nnx.Module):
           f"ResNetTranslationGenerator expects images (B, H, W, "
           f"{self.in_channels}) with H and W multiples of 4, got shape "
           f"{x.shape}")
-    h = self.stem(reflect_pad(x.astype(self.dtype), 3))
+    h = self.stem(reflect_pad(as_dtype(x, self.dtype), 3))
     if self.stem_norm is not None:
       h = self.stem_norm(h)
     h = jax.nn.relu(h)

@@ -26,8 +26,8 @@ bias only with instance norm (``use_bias = norm == 'instance'``, as the
 official code, where BatchNorm's shift makes the bias redundant); the same
 rule is applied, as there, to the first and innermost U-Net convolutions.
 
-Every model takes ``dtype``, the computation dtype (parameters stay float32),
-and returns float32. ``model(x, *, rngs=None)``: ``rngs`` is a PRNG key (or
+Every model takes ``dtype``, the computation dtype (``None``, the default:
+float32 without casts; parameters stay float32), and returns float32. ``model(x, *, rngs=None)``: ``rngs`` is a PRNG key (or
 ``nnx.Rngs``) used only by dropout; ``model.train()`` / ``model.eval()``
 switch BatchNorm statistics and dropout. Note that pix2pix applies dropout
 and batch statistics at test time too (the official code stays in train mode

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from gans_jax.nn.layers import ConvTranspose2x, dropout_keys
+from gans_jax.nn.layers import ConvTranspose2x, as_dtype, dropout_keys
 from gans_jax.nn.translation import (_check_norm, _check_rate, _conv, _Dropout,
                                      _leaky_relu, _norm)
 
@@ -99,7 +99,7 @@ class UNetGenerator(nnx.Module):
                image_size: int = 256, features: int = 64,
                norm: str | None = "batch", dropout: float = 0.5,
                dropout_blocks: int | None = None,
-               conv_transpose: str = "phase", dtype: Dtype = jnp.float32,
+               conv_transpose: str = "phase", dtype: Dtype = None,
                rngs: nnx.Rngs):
     """Builds the generator.
 
@@ -116,7 +116,7 @@ class UNetGenerator(nnx.Module):
         ``max(log2(S) - 5, 0)``.
       conv_transpose: ``'phase'`` or ``'direct'`` (see
         :func:`~gans_jax.nn.layers.conv_transpose_stride2`).
-      dtype: computation dtype (parameters stay float32).
+      dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
     _check_norm(norm, "UNetGenerator")
@@ -168,7 +168,7 @@ class UNetGenerator(nnx.Module):
       raise ValueError(
           f"UNetGenerator expects images (B, H, W, {self.in_channels}) with H "
           f"and W multiples of {step}, got shape {x.shape}")
-    h = x.astype(self.dtype)
+    h = as_dtype(x, self.dtype)
     encoded = []
     for j, level in enumerate(self.levels):
       if j > 0:
