@@ -275,8 +275,8 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
           state.discriminator.params)
       g_loss, g_grads = jax.value_and_grad(generator_loss)(
           state.generator.params, state.discriminator, z)
-      state = state.apply_gradients({"discriminator": d_grads})
-      state = state.apply_gradients({"generator": g_grads})
+      state = state.apply_gradients({"discriminator": d_grads,
+                                     "generator": g_grads})
     metrics = {"objective": objective, "g_loss": g_loss}
     if is_mixture(config):
       metrics.update(mean=state.generator.params["mean"][...],
