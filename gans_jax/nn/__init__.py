@@ -9,6 +9,11 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 - image-to-image translation models (pix2pix, CycleGAN) map images to images
   (``model(x, *, rngs=None)``), and their PatchGAN discriminators map images,
   with an optional ``condition`` image, to a logit map (B, h, w, 1);
+- the MLP, DCGAN, ResNet and PatchGAN discriminators also take
+  ``features=True`` and then return ``(logits, features)`` from the same
+  forward pass: ``features['last_hidden']`` is the input of the output layer
+  and ``features['block{i}']`` (``'hidden{i}'`` for the MLP) each block's
+  output, for feature matching and perceptual losses;
 - ``labels`` (B,) int are required by class-conditional models
   (``num_classes`` set) and refused by unconditional ones;
 - ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
