@@ -30,6 +30,15 @@ exponential moving averages of chosen players (parameters *and* BatchNorm
 statistics), and ``extra``, a pytree for the algorithm's own state (image
 pools, counters, a phase). :class:`GANState` is the two-player case with the
 names ``generator`` and ``discriminator``.
+
+A step updates a player with :func:`update`, the gradient of a loss and one
+optimizer step (its EMA and counter included)::
+
+  state, d_loss = gj.train.update(state, "discriminator", critic_loss, real, fake)
+
+and :meth:`TrainState.apply_gradients` is the same update from gradients
+computed otherwise (a saved ``jax.vjp``, or two players' gradients taken at
+the same point before either moves).
 """
 
 from __future__ import annotations
