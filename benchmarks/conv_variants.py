@@ -10,7 +10,7 @@ kernel) of four numerically equivalent formulations:
   s2d          space-to-depth of the padded input, then a stride-1 2x2 conv
   custom_vjp   the direct forward pass with a hand-written backward pass: the
                input gradient as the phase-form transposed convolution
-               (``gans_jax.nn.layers.conv_transpose2x_phase``), the kernel
+               (``gans_jax.nn.layers.conv_transpose_stride2``), the kernel
                gradient as 16 matmuls
 
     python benchmarks/conv_variants.py
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import jax.numpy as jnp
 
-from gans_jax.nn.layers import conv_transpose2x_phase
+from gans_jax.nn.layers import conv_transpose_stride2
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 # (input size, input channels, output channels) of the 64x64 discriminator.
@@ -77,7 +77,7 @@ def _custom_bwd(residuals, dy):
   x, k = residuals
   # The input gradient is the stride-2 transposed convolution of dy with the
   # same kernel (input and output channels swapped).
-  dx = conv_transpose2x_phase(dy, jnp.swapaxes(k, 2, 3))
+  dx = conv_transpose_stride2(dy, jnp.swapaxes(k, 2, 3), implementation="phase")
   taps = _taps(x)
   dk = jnp.stack([jnp.einsum("bhwc,bhwo->co", t, dy) for t in taps])
   return dx, dk.reshape(k.shape)

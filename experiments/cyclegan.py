@@ -167,12 +167,12 @@ def make_train_step(config: ml_collections.ConfigDict):
                  "identity_a": identity * cycle_a,
                  "identity_b": identity * cycle_b}
       loss = sum(weights[name] * value for name, value in terms.items())
-      return loss, (terms, fake_a, fake_b, networks)
+      return loss, (networks, (terms, fake_a, fake_b))
 
-    (g_loss, (terms, fake_a, fake_b, networks)), grads = jax.value_and_grad(
-        generator_loss, has_aux=True)({"g_ab": state.g_ab.params,
-                                       "g_ba": state.g_ba.params})
-    state = state.replace(**networks).apply_gradients(grads)
+    # G and F share one Adam: one update of both on the summed objective.
+    state, (g_loss, (terms, fake_a, fake_b)) = gj.train.update(
+        state, ("g_ab", "g_ba"), generator_loss, has_aux=True,
+        returns_networks=True)
     metrics = {"g_loss": g_loss, **terms}
     if not gan_weight:
       return state, metrics
@@ -188,13 +188,12 @@ def make_train_step(config: ml_collections.ConfigDict):
         # [(D(real) - 1)^2 + D(fake)^2] / 2, over every patch.
         losses[f"{name}_loss"] = gj.losses.discriminator_least_squares_loss(
             real_out, fake_out).mean()
-      return sum(losses.values()), (losses, networks)
+      return sum(losses.values()), (networks, losses)
 
-    (_, (losses, networks)), grads = jax.value_and_grad(
-        discriminator_loss, has_aux=True)({"d_a": state.d_a.params,
-                                           "d_b": state.d_b.params})
-    state = state.replace(extra={"pool_a": pool_a, "pool_b": pool_b}, **networks)
-    state = state.apply_gradients(grads)
+    state = state.replace(extra={"pool_a": pool_a, "pool_b": pool_b})
+    state, (_, losses) = gj.train.update(
+        state, ("d_a", "d_b"), discriminator_loss, has_aux=True,
+        returns_networks=True)
     return state, {**metrics, **losses}
 
   return train_step

@@ -218,16 +218,20 @@ def make_train_step(config: ml_collections.ConfigDict, divergence: str):
       # Without the trick: -E_Q[f*(g_f(V))], whose gradient is that of F.
       return gj.divergences.generator_loss(div, v_fake, trick=trick).mean()
 
-    (_, objective), d_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-        state.discriminator.params)
     if alternating:
-      state = state.apply_discriminator_gradients(d_grads)
+      state, (_, objective) = gj.train.update(
+          state, "discriminator", critic_loss, has_aux=True)
       z = noise(config, key_z_generator, real.shape[0])
-    g_loss, g_grads = jax.value_and_grad(generator_loss)(
-        state.generator.params, state.discriminator, z)
-    if not alternating:
-      state = state.apply_discriminator_gradients(d_grads)
-    state = state.apply_generator_gradients(g_grads)
+      state, g_loss = gj.train.update(state, "generator", generator_loss,
+                                      state.discriminator, z)
+    else:
+      # Simultaneous: both gradients at the same point (theta, omega).
+      (_, objective), d_grads = jax.value_and_grad(critic_loss, has_aux=True)(
+          state.discriminator.params)
+      g_loss, g_grads = jax.value_and_grad(generator_loss)(
+          state.generator.params, state.discriminator, z)
+      state = state.apply_gradients({"discriminator": d_grads,
+                                     "generator": g_grads})
     metrics = {"objective": objective, "g_loss": g_loss}
     if is_mixture(config):
       metrics.update(mean=state.generator.params["mean"][...],

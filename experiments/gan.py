@@ -139,13 +139,12 @@ def make_train_step(config: ml_collections.ConfigDict):
         # gan.loss's discriminator loss, averaged over the minibatch; for
         # the paper's game -[log D(x) + log(1 - D(G(z)))].
         loss = adversarial_loss(real_logits, fake_logits).mean()
-        return loss, (d, real_logits, fake_logits)
+        return loss, (d, (real_logits, fake_logits))
 
-      (d_loss, (discriminator, real_logits, fake_logits)), grads = (
-          jax.value_and_grad(discriminator_loss, has_aux=True)(
-              state.discriminator.params))
-      state = state.replace(generator=generator, discriminator=discriminator)
-      state = state.apply_discriminator_gradients(grads)
+      state = state.replace(generator=generator)
+      state, (d_loss, (real_logits, fake_logits)) = gj.train.update(
+          state, "discriminator", discriminator_loss, has_aux=True,
+          returns_networks=True)
       metrics.update(d_loss=d_loss, d_real=jax.nn.sigmoid(real_logits).mean(),
                      d_fake=jax.nn.sigmoid(fake_logits).mean())
 
@@ -159,6 +158,8 @@ def make_train_step(config: ml_collections.ConfigDict):
 
       g_loss, fake_grads = jax.value_and_grad(g_loss_of_fake)(fake)
       (grads,) = generator_vjp(fake_grads)
+      state = state.replace(generator=generator)
+      state = state.apply_gradients({"generator": grads})
     else:
       y = None if labels is None else jax.random.randint(key_y, (m,), 0, 10)
       z = common.latent(key_z, m, latent_dim, noise)
@@ -168,9 +169,8 @@ def make_train_step(config: ml_collections.ConfigDict):
         logits, _ = state.discriminator.apply(fake, y, rngs=key_d)
         return generator_loss(logits).mean(), generator
 
-      (g_loss, generator), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-          state.generator.params)
-    state = state.replace(generator=generator).apply_generator_gradients(grads)
+      state, g_loss = gj.train.update(state, "generator", g_loss_fn,
+                                      returns_networks=True)
     metrics["g_loss"] = g_loss
     return state, metrics
 

@@ -146,13 +146,11 @@ def make_train_step(config: ml_collections.ConfigDict):
         # -[log D(x, y) + log(1 - D(x, G(x)))] / 2, over every patch.
         loss = 0.5 * gj.losses.discriminator_minimax_loss(
             real_logits, fake_logits).mean()
-        return loss, (d, real_logits, fake_logits)
+        return loss, (d, (real_logits, fake_logits))
 
-      (d_loss, (discriminator, real_logits, fake_logits)), grads = (
-          jax.value_and_grad(discriminator_loss, has_aux=True)(
-              state.discriminator.params))
-      state = state.replace(discriminator=discriminator)
-      state = state.apply_discriminator_gradients(grads)
+      state, (d_loss, (real_logits, fake_logits)) = gj.train.update(
+          state, "discriminator", discriminator_loss, has_aux=True,
+          returns_networks=True)
       metrics.update(d_loss=d_loss, d_real=jax.nn.sigmoid(real_logits).mean(),
                      d_fake=jax.nn.sigmoid(fake_logits).mean())
 
@@ -170,7 +168,8 @@ def make_train_step(config: ml_collections.ConfigDict):
     (g_loss, parts), fake_grads = jax.value_and_grad(
         generator_loss, has_aux=True)(fake)
     (grads,) = generator_vjp(fake_grads)
-    state = state.replace(generator=generator).apply_generator_gradients(grads)
+    state = state.replace(generator=generator)
+    state = state.apply_gradients({"generator": grads})
     metrics.update(g_loss=g_loss, **parts)
     return state, metrics
 

@@ -247,9 +247,8 @@ def make_train_step(config: ml_collections.ConfigDict, phase: LevelPhase):
           d_loss=loss, gradient_penalty=penalty, drift=drift,
           w_estimate=gj.losses.wasserstein_estimate(real_scores, fake_scores))
 
-    grads, metrics = jax.grad(critic_loss, has_aux=True)(
-        state.discriminator.params)
-    state = state.apply_discriminator_gradients(grads)
+    state, (_, metrics) = gj.train.update(state, "discriminator", critic_loss,
+                                          has_aux=True)
     z = jax.random.normal(key_g, (real.shape[0], latent_dim))
 
     def generator_loss(params):
@@ -257,8 +256,7 @@ def make_train_step(config: ml_collections.ConfigDict, phase: LevelPhase):
       scores = state.discriminator.apply(fake, **grow)[0]
       return gj.losses.generator_wasserstein_loss(scores).mean()
 
-    g_loss, grads = jax.value_and_grad(generator_loss)(state.generator.params)
-    state = state.apply_generator_gradients(grads)
+    state, g_loss = gj.train.update(state, "generator", generator_loss)
     state = state.replace(extra=dict(state.extra,
                                      images_shown=shown + batch_size))
     return state, dict(metrics, g_loss=g_loss, alpha=alpha,

@@ -122,11 +122,11 @@ def make_train_step(config: ml_collections.ConfigDict):
       loss = gj.losses.critic_wasserstein_loss(real_scores, fake_scores).mean()
       return loss, (critic, gj.losses.wasserstein_estimate(real_scores, fake_scores))
 
-    grads, (critic, w_estimate) = jax.grad(critic_loss, has_aux=True)(
-        state.discriminator.params)
-    state = state.replace(generator=generator, discriminator=critic)
     # Line 7: w <- clip(w, -c, c) after the RMSProp step.
-    return state.apply_discriminator_gradients(grads, projection=clip), w_estimate
+    state, (_, w_estimate) = gj.train.update(
+        state.replace(generator=generator), "discriminator", critic_loss,
+        has_aux=True, returns_networks=True, projection=clip)
+    return state, w_estimate
 
   def generator_update(state: gj.train.GANState, batch_size: int, key):
     z = jax.random.normal(key, (batch_size, latent_dim))
@@ -137,9 +137,8 @@ def make_train_step(config: ml_collections.ConfigDict):
       # Line 10: descend -E[f(G(z))].
       return gj.losses.generator_wasserstein_loss(scores).mean(), generator
 
-    (g_loss, generator), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-        state.generator.params)
-    return state.replace(generator=generator).apply_generator_gradients(grads), g_loss
+    return gj.train.update(state, "generator", generator_loss,
+                           returns_networks=True)
 
   def train_step(state: gj.train.GANState, batch, key):
     images = batch["image"] if k > 1 else batch["image"][None]  # (k, B, ...)

@@ -164,8 +164,9 @@ def make_train_step(config: ml_collections.ConfigDict):
           critic_loss=loss, gradient_penalty=penalty,
           w_estimate=gj.losses.wasserstein_estimate(real_scores, fake_scores))
 
-    grads, metrics = jax.grad(critic_loss, has_aux=True)(state.discriminator.params)
-    state = state.replace(generator=generator).apply_discriminator_gradients(grads)
+    state, (_, metrics) = gj.train.update(
+        state.replace(generator=generator), "discriminator", critic_loss,
+        has_aux=True)
     return state, metrics
 
   def train_step(state: gj.train.GANState, batch, key):
@@ -180,9 +181,8 @@ def make_train_step(config: ml_collections.ConfigDict):
       scores, _ = state.discriminator.apply(fake)
       return gj.losses.generator_wasserstein_loss(scores).mean(), generator
 
-    (g_loss, generator), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-        state.generator.params)
-    state = state.replace(generator=generator).apply_generator_gradients(grads)
+    state, g_loss = gj.train.update(state, "generator", generator_loss,
+                                    returns_networks=True)
     # The last critic update's numbers, as the official code logs them.
     return state, dict(metrics, g_loss=g_loss)
 

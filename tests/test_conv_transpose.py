@@ -1,4 +1,6 @@
-"""The phase form of DCGAN's stride-2 transposed convolution is exact."""
+"""The phase form of the stride-2 transposed convolution is exact."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -7,9 +9,15 @@ import pytest
 from flax import nnx
 from jax.test_util import check_grads
 
+from gans_jax.nn import layers
 from gans_jax.nn.layers import (ConvTranspose2x, LatentProjection,
-                                conv_transpose2x_direct,
-                                conv_transpose2x_phase)
+                                conv_transpose_stride2)
+
+# DCGAN's and the U-Net's case, K = 4, p = 1, in each form.
+conv_transpose2x_phase = functools.partial(conv_transpose_stride2,
+                                           implementation="phase")
+conv_transpose2x_direct = functools.partial(conv_transpose_stride2,
+                                            implementation="direct")
 
 # (batch, height, width, in_channels, out_channels): odd, even, non-square.
 SHAPES = [
@@ -144,7 +152,6 @@ def test_layer_implementations_share_parameters_and_outputs():
 
 
 def test_auto_takes_the_phase_form_on_cpu_and_the_direct_form_elsewhere(monkeypatch):
-  from gans_jax.nn import layers
   assert layers.conv_transpose2x_implementation("auto") == "phase"  # tests run on CPU
   layer = ConvTranspose2x(3, 5, rngs=nnx.Rngs(0))
   assert layer.implementation == "auto"
@@ -158,8 +165,9 @@ def test_auto_takes_the_phase_form_on_cpu_and_the_direct_form_elsewhere(monkeypa
   # The layer resolves it when called, so the same weights run either way.
   monkeypatch.setattr(layers.jax, "default_backend", lambda: "gpu")
   used = []
-  monkeypatch.setitem(layers._CONV_TRANSPOSE2X_IMPLS, "direct",
-                      lambda x, k: used.append("direct") or conv_transpose2x_direct(x, k))
+  real = layers.jax.lax.conv_transpose
+  monkeypatch.setattr(layers.jax.lax, "conv_transpose",
+                      lambda *a, **k: used.append("direct") or real(*a, **k))
   layer(_random((1, 2, 2, 3), 13))
   assert used == ["direct"]
 
@@ -167,6 +175,19 @@ def test_auto_takes_the_phase_form_on_cpu_and_the_direct_form_elsewhere(monkeypa
 def test_layer_rejects_unknown_implementation():
   with pytest.raises(ValueError, match="phase"):
     ConvTranspose2x(2, 2, implementation="fft", rngs=nnx.Rngs(0))
+
+
+def test_bias_init_none_draws_no_key_and_a_given_one_draws_one():
+  # The translation networks build their zero biases without a key, DCGAN
+  # with one: the keys drawn after the layer depend on it.
+  def next_key(**kwargs):
+    rngs = nnx.Rngs(0)
+    ConvTranspose2x(2, 3, rngs=rngs, **kwargs)
+    return jax.random.key_data(rngs.params())
+  without = ConvTranspose2x(2, 3, bias_init=None, rngs=nnx.Rngs(0))
+  np.testing.assert_array_equal(without.bias[...], np.zeros(3, np.float32))
+  assert not np.array_equal(next_key(bias_init=None), next_key())
+  np.testing.assert_array_equal(next_key(bias_init=None), next_key(use_bias=False))
 
 
 def test_latent_projection_equals_valid_transposed_conv_from_1x1():

@@ -461,3 +461,62 @@ def test_eval_mode_uses_running_averages(name):
                          atol=1e-5)
   model.eval()
   _assert_first_example_independent_of_batch(model, inputs)
+
+
+# ------------------------------------------------------------- features -----
+
+def _discriminators():
+  """(model, input, {feature: shape}, final layer, last_hidden from the
+  blocks' outputs) for each discriminator."""
+  rngs = nnx.Rngs(0)
+  x = _images(BATCH, 32, 3)
+  mlp = gnn.MLPDiscriminator((32, 32, 3), hidden=(8, 6), maxout_pieces=2,
+                             dropout=0.5, input_dropout=0.2, rngs=rngs)
+  dcgan = gnn.DCGANDiscriminator(image_size=32, channels=3, features=4,
+                                 rngs=rngs)
+  resnet = gnn.ResNetCritic32(channels=3, features=8, rngs=rngs)
+  patch = gnn.PatchGANDiscriminator(in_channels=3, features=4, rngs=rngs)
+  b = BATCH
+  return {
+      "mlp": (mlp, x, {"hidden0": (b, 8), "hidden1": (b, 6),
+                       "last_hidden": (b, 6)},
+              lambda m, h: m.output(h)[:, 0], lambda f: f["hidden1"]),
+      "dcgan": (dcgan, x, {"block0": (b, 16, 16, 4), "block1": (b, 8, 8, 8),
+                           "block2": (b, 4, 4, 16),
+                           "last_hidden": (b, 4, 4, 16)},
+                lambda m, h: m.output(h).reshape(b), lambda f: f["block2"]),
+      "resnet": (resnet, x, {"block0": (b, 16, 16, 8), "block1": (b, 8, 8, 8),
+                             "block2": (b, 8, 8, 8), "block3": (b, 8, 8, 8),
+                             "last_hidden": (b, 8)},
+                 lambda m, h: m.output(h)[:, 0],
+                 lambda f: jnp.mean(jax.nn.relu(f["block3"]), axis=(1, 2))),
+      "patchgan": (patch, x, {"block0": (b, 16, 16, 4), "block1": (b, 8, 8, 8),
+                              "block2": (b, 4, 4, 16), "block3": (b, 3, 3, 32),
+                              "last_hidden": (b, 3, 3, 32)},
+                   lambda m, h: m.output(h), lambda f: f["block3"]),
+  }
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "resnet", "patchgan"])
+def test_discriminator_features_come_from_the_same_forward_pass(name):
+  from gans_jax.train import Network
+  model, x, shapes, final, last = _discriminators()[name]
+  network = Network.create(model)
+  key = jax.random.key(3)  # dropout on (train mode): the same mask both ways
+
+  @jax.jit
+  def both(network):
+    plain, after_plain = network.apply(x, rngs=key)
+    (logits, feats), after = network.apply(x, rngs=key, features=True)
+    on_last = final(network.module(train=True), feats["last_hidden"])
+    return plain, after_plain.rest, logits, feats, after.rest, on_last
+
+  plain, rest_plain, logits, feats, rest, on_last = both(network)
+  np.testing.assert_array_equal(logits, plain)
+  assert {k: v.shape for k, v in feats.items()} == shapes
+  # last_hidden is the input of the final layer, the last block's output.
+  np.testing.assert_allclose(on_last.astype(jnp.float32), logits,
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(feats["last_hidden"], last(feats), rtol=1e-6)
+  # One forward pass: BatchNorm statistics moved once, as by the plain call.
+  jax.tree.map(np.testing.assert_array_equal, rest, rest_plain)

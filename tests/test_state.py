@@ -162,9 +162,9 @@ def test_gan_state_keeps_its_two_player_names():
       generator=_Net(nnx.Rngs(0)), discriminator=_Net(nnx.Rngs(1)),
       g_optimizer=optax.sgd(1.0), d_optimizer=optax.sgd(1.0), ema_decay=0.5)
   assert state.player_names == ("generator", "discriminator")
-  state = state.apply_discriminator_gradients(_ones_like(state.discriminator))
+  state = state.apply_gradients({"discriminator": _ones_like(state.discriminator)})
   assert int(state.step) == 0
-  state = state.apply_generator_gradients(_ones_like(state.generator))
+  state = state.apply_gradients({"generator": _ones_like(state.generator)})
   assert int(state.step) == 1
   chex.assert_trees_all_close(
       state.ema_params,
@@ -182,6 +182,69 @@ def test_gradients_of_the_wrong_player_are_refused_by_name():
   with pytest.raises(AssertionError, match="player 'generator'"):
     jax.jit(lambda s, g: s.apply_gradients({"generator": g}))(state, critic_grads)
   state.apply_gradients({"discriminator": critic_grads})  # the right player
+
+
+def _loss(params, x, *, scale=1.0):
+  """A loss whose gradient differs for every parameter leaf."""
+  return scale * sum(jnp.sum(jnp.sin(leaf * x.sum())) for leaf in jax.tree.leaves(params))
+
+
+def test_update_is_value_and_grad_then_apply_gradients():
+  state = _four(ema_decay={"d_a": 0.5})
+  x = jnp.arange(6.0).reshape(2, 3)
+  loss, grads = jax.value_and_grad(_loss)(state.d_a.params, x, scale=2.0)
+  expected = state.apply_gradients({"d_a": grads})
+  new, got = gj.train.update(state, "d_a", _loss, x, scale=2.0)
+  np.testing.assert_array_equal(got, loss)
+  chex.assert_trees_all_equal(new, expected)  # parameters, EMA and counters
+  assert int(new.updates["d_a"]) == 1 and int(new.updates["d_b"]) == 0
+
+
+def test_update_of_players_sharing_an_optimizer_takes_one_step_of_both():
+  state = _four(optimizers={("g_ab", "g_ba"): optax.adam(0.1),
+                            "d_a": optax.sgd(1.0), "d_b": optax.sgd(1.0)})
+  x = jnp.ones((2, 3))
+  grads = jax.grad(_loss)({"g_ab": state.g_ab.params, "g_ba": state.g_ba.params}, x)
+  new, _ = gj.train.update(state, ("g_ab", "g_ba"), _loss, x)
+  chex.assert_trees_all_equal(new, state.apply_gradients(grads))
+  with pytest.raises(KeyError, match="share optimizer"):
+    gj.train.update(state, "g_ab", _loss, x)
+  # Two players with optimizers of their own, on one loss: each its own step.
+  new, _ = gj.train.update(state, ("d_a", "d_b"), _loss, x)
+  grads = jax.grad(_loss)({"d_a": state.d_a.params, "d_b": state.d_b.params}, x)
+  chex.assert_trees_all_equal(new, state.apply_gradients(grads))
+
+
+def test_update_keeps_the_batch_statistics_the_loss_returns_and_its_aux():
+  state = _four()
+  x = jnp.arange(6.0).reshape(2, 3)
+
+  def loss_fn(params, x):
+    out, d_a = state.d_a.apply(x, params=params, rngs=jax.random.key(0))
+    return jnp.sum(out ** 2), (d_a, out)
+
+  (loss, (d_a, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.d_a.params, x)
+  new, (got_loss, got_out) = gj.train.update(state, "d_a", loss_fn, x,
+                                            has_aux=True, returns_networks=True)
+  np.testing.assert_array_equal(got_out, out)
+  np.testing.assert_array_equal(got_loss, loss)
+  chex.assert_trees_all_equal(new, state.replace(d_a=d_a).apply_gradients({"d_a": grads}))
+  # The statistics moved: the updated network's rest is kept, not the old one.
+  assert not np.allclose(new.d_a.rest["norm"]["mean"].value,
+                         state.d_a.rest["norm"]["mean"].value)
+  chex.assert_trees_all_equal(new.d_a.rest, d_a.rest)
+
+
+def test_update_applies_the_projection_after_the_optimizer_step():
+  state = _four()
+  clip = lambda p: gj.train.clip_weights(p, clip=0.01)
+  new, _ = gj.train.update(state, "d_b", lambda p: -sum(
+      jnp.sum(leaf) for leaf in jax.tree.leaves(p)), projection=clip)
+  kernel = np.asarray(new.d_b.params["linear"]["kernel"].value)
+  np.testing.assert_allclose(
+      kernel, np.clip(np.asarray(state.d_b.params["linear"]["kernel"].value) + 0.25,
+                      -0.01, 0.01))
 
 
 def test_init_keys_never_equal_step_keys():

@@ -404,7 +404,7 @@ def test_resnet_generator_shapes_for_both_upsampling_modes(upsample):
       1, 256, 256, 1)
   g = nnx.eval_shape(lambda: _small_resnet(1, upsample=upsample))
   if upsample == "transpose":
-    assert all(isinstance(u, gnn.ConvTransposeStride2) and
+    assert all(isinstance(u, gnn.ConvTranspose2x) and
                u.kernel.shape[:2] == (3, 3) and u.output_padding == 1
                for u in g.up)
   else:

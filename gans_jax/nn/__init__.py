@@ -12,18 +12,27 @@ initialisation only) and called as ``model(x, labels=None, *, rngs=None)``:
 - image-to-image translation models (pix2pix, CycleGAN) map images to images
   (``model(x, *, rngs=None)``), and their PatchGAN discriminators map images,
   with an optional ``condition`` image, to a logit map (B, h, w, 1);
+- the MLP, DCGAN, ResNet and PatchGAN discriminators also take
+  ``features=True`` and then return ``(logits, features)`` from the same
+  forward pass: ``features['last_hidden']`` is the input of the output layer
+  and ``features['block{i}']`` (``'hidden{i}'`` for the MLP) each block's
+  output, for feature matching and perceptual losses;
 - ``labels`` (B,) int are required by class-conditional models
   (``num_classes`` set) and refused by unconditional ones;
 - ``rngs`` is a PRNG key (or ``nnx.Rngs``) used only by dropout, so a model's
   state holds parameters and batch statistics, never RNG counters;
+- ``dtype`` is the computation dtype: ``None`` (the default) computes in
+  float32, the parameters' dtype, without casts; ``jnp.bfloat16`` casts
+  inputs and parameters to it (:func:`~gans_jax.nn.layers.as_dtype`);
+  parameters are float32 either way;
 - ``model.train()`` / ``model.eval()`` switch BatchNorm to batch / running
   statistics and dropout on / off;
+- the growing ProGAN models also take ``level`` (a static Python int, the
+  resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced);
 - the VAE's :class:`GaussianEncoder` maps a batch to ``(mean, log_var)``
   and its :class:`VAEDecoder` maps z to Bernoulli logits or Gaussian means;
   ADDA's :class:`LeNetEncoder` maps digits to features (B, 500), and
   :class:`DomainAdversary` features to source-domain logits (B,);
-- the growing ProGAN models also take ``level`` (a static Python int, the
-  resolution 4·2^level) and ``alpha`` (the fade-in weight, may be traced).
 - the sequence models (:mod:`gans_jax.nn.sequence`) score tokens (B, L) int
   or per-position vectors (B, L, V) as (B,); the LSTM generator is used
   through ``logits(tokens)`` and ``sample(key, batch, length)``.
@@ -44,14 +53,16 @@ from gans_jax.nn.improved import (MinibatchDiscrimination, VirtualBatchNorm,
                                   virtual_batch_norm_reference)
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
-                                conv_transpose2x_direct,
-                                conv_transpose2x_implementation,
-                                conv_transpose2x_phase, dcgan_kernel_init,
+                                as_dtype, conv_transpose2x_implementation,
+                                conv_transpose_stride2, dcgan_kernel_init,
                                 dcgan_scale_init, dropout_keys, fan_avg_uniform,
                                 get_activation,
                                 image_layer_norm, label_one_hot)
 from gans_jax.nn.mlp import MLPDiscriminator, MLPGenerator
 from gans_jax.nn.packing import Packed, pack, unpack
+from gans_jax.nn.patchgan import (PatchGANDiscriminator, PixelGANDiscriminator,
+                                  patchgan_output_size,
+                                  patchgan_receptive_field)
 from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
                                 ProGANGenerator, downscale_images, fade_reals,
                                 level_resolution, minibatch_stddev,
@@ -59,28 +70,25 @@ from gans_jax.nn.progan import (EqualizedConv, EqualizedDense, ProGANCritic,
 from gans_jax.nn.resnet import (ResidualBlock, ResNetCritic32,
                                 ResNetGenerator32, mean_pool,
                                 upsample_nearest)
-from gans_jax.nn.srgan import (PReLU, SRGANDiscriminator, SRResNetBlock,
-                               SRResNetGenerator, SubPixelUpsample,
-                               feature_extractor, feature_maps, pixel_shuffle,
-                               space_to_depth)
+from gans_jax.nn.resnet_translation import ResNetTranslationGenerator
 from gans_jax.nn.sequence import (SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS,
                                   CNNTextDiscriminator, LSTMGenerator,
                                   ResNetTextCritic, ResNetTextGenerator,
                                   TextResidualBlock, embed_tokens, oracle_lstm)
-from gans_jax.nn.translation import (TRANSLATION_NORMS, ConvTransposeStride2,
-                                     InstanceNorm, PatchGANDiscriminator,
-                                     PixelGANDiscriminator,
-                                     ResNetTranslationGenerator,
-                                     UNetGenerator, conv_transpose_stride2,
-                                     patchgan_output_size,
-                                     patchgan_receptive_field, reflect_pad)
+from gans_jax.nn.srgan import (PReLU, SRGANDiscriminator, SRResNetBlock,
+                               SRResNetGenerator, SubPixelUpsample,
+                               feature_extractor, feature_maps, pixel_shuffle,
+                               space_to_depth)
+from gans_jax.nn.translation import TRANSLATION_NORMS, InstanceNorm, reflect_pad
+from gans_jax.nn.unet import UNetGenerator
 from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
+
 
 __all__ = [
     "ACTIVATIONS",
+    "CNNTextDiscriminator",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
     "ConvTranspose2x",
-    "ConvTransposeStride2",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "DECODER_LIKELIHOODS",
@@ -93,6 +101,7 @@ __all__ = [
     "GaussianSampler",
     "Generator",
     "InstanceNorm",
+    "LSTMGenerator",
     "LatentProjection",
     "LeNetClassifier",
     "LeNetEncoder",
@@ -108,26 +117,31 @@ __all__ = [
     "ProGANGenerator",
     "ResNetCritic32",
     "ResNetGenerator32",
+    "ResNetTextCritic",
+    "ResNetTextGenerator",
     "ResNetTranslationGenerator",
     "ResidualBlock",
+    "SEQGAN_FILTER_SIZES",
+    "SEQGAN_NUM_FILTERS",
     "SRGANDiscriminator",
     "SRResNetBlock",
     "SRResNetGenerator",
     "SUPPORTED_IMAGE_SIZES",
     "SubPixelUpsample",
     "TRANSLATION_NORMS",
+    "TextResidualBlock",
     "UNetGenerator",
     "VAEDecoder",
     "VirtualBatchNorm",
+    "as_dtype",
     "build_module",
-    "conv_transpose2x_direct",
     "conv_transpose2x_implementation",
-    "conv_transpose2x_phase",
     "conv_transpose_stride2",
     "dcgan_kernel_init",
     "dcgan_scale_init",
     "downscale_images",
     "dropout_keys",
+    "embed_tokens",
     "fade_reals",
     "fan_avg_uniform",
     "feature_extractor",
@@ -140,6 +154,7 @@ __all__ = [
     "mean_pool",
     "minibatch_stddev",
     "module_class",
+    "oracle_lstm",
     "pack",
     "patchgan_output_size",
     "patchgan_receptive_field",
@@ -153,6 +168,3 @@ __all__ = [
     "upsample_nearest",
     "virtual_batch_norm_reference",
 ]
-__all__ += ["CNNTextDiscriminator", "LSTMGenerator", "ResNetTextCritic",
-            "ResNetTextGenerator", "SEQGAN_FILTER_SIZES", "SEQGAN_NUM_FILTERS",
-            "TextResidualBlock", "embed_tokens", "oracle_lstm"]

@@ -199,16 +199,24 @@ class DCGANDiscriminator(nnx.Module):
                            kernel_init=dcgan_kernel_init, dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> Array:
+               rngs: Array | nnx.Rngs | None = None,
+               features: bool = False) -> Array | tuple[Array, dict[str, Array]]:
     """Scores images.
 
     Args:
       x: images (B, image_size, image_size, channels) in [-1, 1].
       labels: class labels (B,) for a conditional discriminator, else None.
       rngs: unused (no dropout); accepted for the common call signature.
+      features: also return the activations of this forward pass (feature
+        matching, perceptual losses).
 
     Returns:
-      Raw scores (logits) of shape (B,).
+      Raw scores (logits) of shape (B,); with ``features``,
+      ``(scores, features)`` where ``features['block{i}']``
+      (B, S / 2^(i+1), S / 2^(i+1), F 2^i) is block ``i``'s output (after
+      its convolution, norm and LeakyReLU) in the computation dtype, and
+      ``features['last_hidden']``, the last block's (B, 4, 4, F 2^(L-1)), is
+      the input of the output convolution.
     """
     del rngs
     expected = (self.image_size, self.image_size, self.channels)
@@ -222,9 +230,12 @@ class DCGANDiscriminator(nnx.Module):
       maps = jnp.broadcast_to(one_hot[:, None, None, :].astype(x.dtype),
                               (*x.shape[:3], self.num_classes))
       h = jnp.concatenate([h, maps], axis=-1)
+    blocks = {}
     for i, conv in enumerate(self.downsample):
       h = conv(h)
       if i > 0 and self.norms:
         h = self.norms[i - 1](h)
       h = jax.nn.leaky_relu(h, negative_slope=0.2)
-    return self.output(h).reshape(x.shape[0]).astype(jnp.float32)
+      blocks[f"block{i}"] = h
+    scores = self.output(h).reshape(x.shape[0]).astype(jnp.float32)
+    return (scores, {**blocks, "last_hidden": h}) if features else scores

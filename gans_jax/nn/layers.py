@@ -25,9 +25,9 @@ __all__ = [
     "ConvTranspose2x",
     "LatentProjection",
     "Maxout",
-    "conv_transpose2x_direct",
+    "as_dtype",
     "conv_transpose2x_implementation",
-    "conv_transpose2x_phase",
+    "conv_transpose_stride2",
     "dcgan_kernel_init",
     "dcgan_scale_init",
     "dropout_keys",
@@ -289,75 +289,104 @@ class Maxout(nnx.Module):
     return jnp.max(h, axis=-1)
 
 
-def conv_transpose2x_direct(x: Array, kernel: Array) -> Array:
-  """Stride-2, 4x4 transposed convolution with XLA's transposed-conv primitive.
+def _phase_taps(kernel_size: int, padding: int, phase: int) -> list[int]:
+  """Kernel taps reaching output rows ``2m + phase``, by increasing offset."""
+  return [k for k in reversed(range(kernel_size))
+          if (k - padding - phase) % 2 == 0]
 
-  Semantics of PyTorch's ``ConvTranspose2d(kernel_size=4, stride=2,
-  padding=1)``: each input pixel scatters into the output as
+
+def conv_transpose_stride2(x: Array, kernel: Array, *, padding: int = 1,
+                           output_padding: int = 0,
+                           implementation: str = "auto") -> Array:
+  """Stride-2 transposed convolution with PyTorch ``ConvTranspose2d`` semantics.
+
+  Each input pixel scatters into the output as
 
   .. math::
-    y_{2i + k - 1,\\, 2j + l - 1,\\, o} \\mathrel{+}=
+    y_{2i + k - p,\\, 2j + l - p,\\, o} \\mathrel{+}=
       \\sum_c x_{i, j, c}\\, w_{k, l, c, o},
 
-  for :math:`k, l \\in \\{0, 1, 2, 3\\}`, so an (H, W) input gives a (2H, 2W)
-  output. Equivalently, a correlation of the 2x-dilated input (padded by 2)
-  with the spatially flipped kernel.
+  kept where the output index lies in ``[0, H_out)`` with
+  :math:`H_{out} = 2(H - 1) - 2p + K + p_{out}` (``output_padding``
+  :math:`p_{out}` adds rows at the bottom and columns at the right only).
+  With ``K = 4, p = 1`` (DCGAN, pix2pix's U-Net) and ``K = 3, p = 1,
+  p_out = 1`` (the CycleGAN generator) the output is exactly twice the input.
+
+  ``implementation='phase'`` computes output rows of parity ``a`` as a
+  stride-1 correlation with the taps :math:`k \\equiv a + p \\pmod 2`
+  (:math:`y_{2m + a} = \\sum_k w_k\\, x_{m + (a + p - k)/2}`; for ``K = 4,
+  p = 1``: :math:`y_{2m} = w_1 x_m + w_3 x_{m-1}`,
+  :math:`y_{2m+1} = w_0 x_{m+1} + w_2 x_m`) and interleaves the four phases
+  (depth-to-space), whose gradients are ordinary stride-1 convolutions, which
+  XLA's CPU backend computes far faster than those of the strided transposed
+  form; ``'direct'`` calls ``jax.lax.conv_transpose`` (a correlation of the
+  2x-dilated input with the flipped kernel); ``'auto'`` picks one by backend
+  (:func:`conv_transpose2x_implementation`). Both forms compute the same
+  function of the same parameters.
 
   Args:
-    x: input of shape (B, H, W, C_in).
-    kernel: weights of shape (4, 4, C_in, C_out).
+    x: input (B, H, W, C_in).
+    kernel: weights (K, K, C_in, C_out). A PyTorch ``ConvTranspose2d`` weight
+      (C_in, C_out, K, K) maps to it by ``w.transpose(2, 3, 0, 1)``.
+    padding: PyTorch ``padding`` p, at most K - 1.
+    output_padding: PyTorch ``output_padding``, 0 or 1.
+    implementation: ``'auto'``, ``'phase'`` or ``'direct'``.
 
   Returns:
-    Output of shape (B, 2H, 2W, C_out).
+    The output (B, H_out, W_out, C_out), in the dtype of ``x``.
+
+  References:
+    Dumoulin & Visin, 2016, "A guide to convolution arithmetic for deep
+    learning", arXiv 1603.07285.
   """
-  return jax.lax.conv_transpose(
-      x, kernel, strides=(2, 2), padding=((2, 2), (2, 2)),
-      dimension_numbers=("NHWC", "HWOI", "NHWC"), transpose_kernel=True)
-
-
-def conv_transpose2x_phase(x: Array, kernel: Array) -> Array:
-  """The same transposed convolution as four stride-1 convolutions.
-
-  Output pixel :math:`(2m + a, 2n + b)` only receives kernel taps of parity
-  :math:`(1 - a, 1 - b)`; per axis
-
-  .. math::
-    y_{2m} = w_1 x_m + w_3 x_{m-1}, \\qquad y_{2m+1} = w_0 x_{m+1} + w_2 x_m.
-
-  So phase :math:`(a, b)` is a stride-1 2x2 correlation of the input, padded by
-  :math:`(1 - a, a)` rows and :math:`(1 - b, b)` columns, with the sub-kernel
-  ``kernel[3-a::-2, 3-b::-2]``; the four phase images are then interleaved
-  (depth-to-space). The result equals :func:`conv_transpose2x_direct`, but the
-  gradients are ordinary stride-1 convolution gradients, which XLA's CPU
-  backend computes far faster than those of the strided transposed form.
-
-  Args:
-    x: input of shape (B, H, W, C_in).
-    kernel: weights of shape (4, 4, C_in, C_out), as in
-      :func:`conv_transpose2x_direct`.
-
-  Returns:
-    Output of shape (B, 2H, 2W, C_out).
-  """
+  size = kernel.shape[0]
+  if kernel.ndim != 4 or kernel.shape[1] != size or size < 2:
+    raise ValueError(f"kernel must be (K, K, C_in, C_out) with K >= 2, got "
+                     f"{kernel.shape}")
+  if not 0 <= padding <= size - 1:
+    raise ValueError(f"padding must lie in [0, {size - 1}], got {padding}")
+  if output_padding not in (0, 1):
+    raise ValueError(f"output_padding must be 0 or 1, got {output_padding}")
+  implementation = conv_transpose2x_implementation(implementation)
+  kernel = kernel.astype(x.dtype)
   batch, height, width, _ = x.shape
-  rows = []
+  out_h = 2 * (height - 1) - 2 * padding + size + output_padding
+  out_w = 2 * (width - 1) - 2 * padding + size + output_padding
+  if implementation == "direct":
+    lo = size - 1 - padding
+    pads = ((lo, lo + output_padding),) * 2
+    return jax.lax.conv_transpose(
+        x, kernel, strides=(2, 2), padding=pads,
+        dimension_numbers=("NHWC", "HWOI", "NHWC"), transpose_kernel=True)
+
+  def axis_plan(n_in: int, n_out: int, phase: int):
+    taps = _phase_taps(size, padding, phase)
+    first = (phase + padding - taps[0]) // 2  # offset of the first tap
+    count = (n_out - phase + 1) // 2  # outputs of this parity
+    return taps, (-first, count - 1 + first + len(taps) - 1 - (n_in - 1))
+
+  phases = {}
   for a in (0, 1):
-    cols = []
+    rows, row_pad = axis_plan(height, out_h, a)
     for b in (0, 1):
-      cols.append(jax.lax.conv_general_dilated(
-          x, kernel[3 - a::-2, 3 - b::-2], window_strides=(1, 1),
-          padding=((1 - a, a), (1 - b, b)),
-          dimension_numbers=("NHWC", "HWIO", "NHWC")))
-    rows.append(jnp.stack(cols, axis=3))  # (B, H, W, 2[b], C_out)
-  y = jnp.stack(rows, axis=2)  # (B, H, 2[a], W, 2[b], C_out)
-  return y.reshape(batch, 2 * height, 2 * width, kernel.shape[-1])
+      cols, col_pad = axis_plan(width, out_w, b)
+      # Taps of one parity, in decreasing order: a reversed strided slice.
+      sub = kernel[rows[0]::-2, cols[0]::-2]
+      phases[a, b] = jax.lax.conv_general_dilated(
+          x, sub, window_strides=(1, 1), padding=(row_pad, col_pad),
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  channels = kernel.shape[-1]
+  if out_h % 2 == 0 and out_w % 2 == 0:
+    y = jnp.stack([jnp.stack([phases[a, 0], phases[a, 1]], axis=3)
+                   for a in (0, 1)], axis=2)  # (B, H', 2, W', 2, C)
+    return y.reshape(batch, out_h, out_w, channels)
+  y = jnp.zeros((batch, out_h, out_w, channels), x.dtype)
+  for (a, b), phase in phases.items():
+    y = y.at[:, a::2, b::2].set(phase)
+  return y
 
 
-_CONV_TRANSPOSE2X_IMPLS = {
-    "phase": conv_transpose2x_phase,
-    "direct": conv_transpose2x_direct,
-}
-CONV_TRANSPOSE2X_IMPLEMENTATIONS = ("auto", *_CONV_TRANSPOSE2X_IMPLS)
+CONV_TRANSPOSE2X_IMPLEMENTATIONS = ("auto", "phase", "direct")
 
 
 def conv_transpose2x_implementation(implementation: str = "auto") -> str:
@@ -370,36 +399,43 @@ def conv_transpose2x_implementation(implementation: str = "auto") -> str:
   interleave cannot beat. Both forms compute the same function with the same
   parameters.
   """
-  if implementation == "auto":
-    return "phase" if jax.default_backend() == "cpu" else "direct"
-  if implementation not in _CONV_TRANSPOSE2X_IMPLS:
+  if implementation not in CONV_TRANSPOSE2X_IMPLEMENTATIONS:
     raise ValueError(
         f"implementation must be one of {CONV_TRANSPOSE2X_IMPLEMENTATIONS}, "
         f"got {implementation!r}")
+  if implementation == "auto":
+    return "phase" if jax.default_backend() == "cpu" else "direct"
   return implementation
 
 
-def _cast(x: Array, dtype: Any) -> Array:
+def as_dtype(x: Array, dtype: Any) -> Array:
+  """``x`` in the computation ``dtype``, or unchanged when ``dtype`` is
+  ``None``.
+
+  The dtype convention of every module in :mod:`gans_jax.nn`: ``dtype=None``
+  (the default) computes in float32, the parameters' dtype, without a cast;
+  a dtype such as ``jnp.bfloat16`` casts inputs and parameters to it.
+  Parameters are stored in float32 either way.
+  """
   return x if dtype is None else x.astype(dtype)
 
 
 class ConvTranspose2x(nnx.Module):
-  """DCGAN's upsampling layer: a 4x4, stride-2 transposed convolution.
+  """A stride-2 transposed convolution layer (PyTorch ``ConvTranspose2d``).
 
-  Doubles the spatial size exactly (PyTorch ``ConvTranspose2d(k=4, s=2,
-  p=1)``). ``implementation='phase'`` computes it as four stride-1
-  convolutions and a depth-to-space interleave (:func:`conv_transpose2x_phase`);
-  ``'direct'`` calls ``jax.lax.conv_transpose``
-  (:func:`conv_transpose2x_direct`); ``'auto'`` (default) takes the phase form
-  on the CPU, where it trains several times faster, and the direct form on
-  GPUs and TPUs, where the backend's own transposed convolution is the fast
-  one (:func:`conv_transpose2x_implementation`, resolved when the layer is
-  called). Both forms compute the same function from the same parameters, so
-  weights are interchangeable.
+  :func:`conv_transpose_stride2` plus a per-channel bias, in the layer's
+  ``dtype``. The default, ``K = 4, p = 1``, is DCGAN's and the U-Net's
+  upsampling, which doubles the spatial size exactly; CycleGAN's ResNet
+  generator uses ``K = 3, p = 1, p_out = 1``. ``implementation`` is
+  ``'phase'`` (four stride-1 convolutions and a depth-to-space interleave),
+  ``'direct'`` (``jax.lax.conv_transpose``) or ``'auto'`` (default: the phase
+  form on the CPU, where it trains several times faster, the direct form on
+  GPUs and TPUs; resolved when the layer is called). Both forms compute the
+  same function from the same parameters, so weights are interchangeable.
 
-  Parameters: ``kernel`` (4, 4, C_in, C_out), ``bias`` (C_out,). A PyTorch
-  ``ConvTranspose2d`` weight (C_in, C_out, 4, 4) maps to ``kernel`` by
-  ``w.transpose(2, 3, 0, 1)``.
+  Parameters: ``kernel`` (K, K, C_in, C_out), ``bias`` (C_out,) or ``None``.
+  A PyTorch ``ConvTranspose2d`` weight (C_in, C_out, K, K) maps to
+  ``kernel`` by ``w.transpose(2, 3, 0, 1)``.
 
   References:
     Radford et al., 2015, arXiv 1511.06434; Dumoulin & Visin, 2016, "A guide
@@ -407,40 +443,49 @@ class ConvTranspose2x(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *,
+               kernel_size: int = 4, padding: int = 1, output_padding: int = 0,
                use_bias: bool = True, implementation: str = "auto",
                kernel_init: Initializer = dcgan_kernel_init,
-               bias_init: Initializer = nnx.initializers.zeros,
+               bias_init: Initializer | None = nnx.initializers.zeros,
                dtype: Any = None, rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
       in_features: input channels.
       out_features: output channels.
+      kernel_size: K.
+      padding: PyTorch ``padding``.
+      output_padding: PyTorch ``output_padding``.
       use_bias: whether to add a per-channel bias.
       implementation: ``'auto'``, ``'phase'`` or ``'direct'``.
       kernel_init: kernel initialiser (DCGAN's N(0, 0.02) by default).
-      bias_init: bias initialiser.
+      bias_init: bias initialiser, given a key of its own; ``None``: zeros,
+        drawing no key (the translation networks' order of keys).
       dtype: computation dtype (``None``: float32); parameters stay float32.
       rngs: parameter initialisation keys.
     """
-    if implementation not in CONV_TRANSPOSE2X_IMPLEMENTATIONS:
-      raise ValueError(
-          f"implementation must be one of {CONV_TRANSPOSE2X_IMPLEMENTATIONS}, "
-          f"got {implementation!r}")
+    conv_transpose2x_implementation(implementation)  # refuses unknown names
+    self.padding = padding
+    self.output_padding = output_padding
     self.implementation = implementation
     self.dtype = dtype
-    self.kernel = nnx.Param(
-        kernel_init(rngs.params(), (4, 4, in_features, out_features)))
-    self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,)))
-                 if use_bias else None)
+    self.kernel = nnx.Param(kernel_init(
+        rngs.params(), (kernel_size, kernel_size, in_features, out_features)))
+    if not use_bias:
+      self.bias = None
+    elif bias_init is None:
+      self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+    else:
+      self.bias = nnx.Param(bias_init(rngs.params(), (out_features,)))
 
   def __call__(self, x: Array) -> Array:
-    """Maps (B, H, W, C_in) to (B, 2H, 2W, C_out)."""
-    form = _CONV_TRANSPOSE2X_IMPLS[
-        conv_transpose2x_implementation(self.implementation)]
-    y = form(_cast(x, self.dtype), _cast(self.kernel[...], self.dtype))
+    """Maps (B, H, W, C_in) to (B, H_out, W_out, C_out) (twice the size)."""
+    y = conv_transpose_stride2(
+        as_dtype(x, self.dtype), self.kernel[...], padding=self.padding,
+        output_padding=self.output_padding,
+        implementation=self.implementation)
     if self.bias is not None:
-      y = y + _cast(self.bias[...], self.dtype)
+      y = y + as_dtype(self.bias[...], self.dtype)
     return y
 
 
@@ -488,8 +533,8 @@ class LatentProjection(nnx.Module):
 
   def __call__(self, z: Array) -> Array:
     """Maps (B, in) to (B, size, size, out)."""
-    y = jnp.einsum("bi,hwio->bhwo", _cast(z, self.dtype),
-                   _cast(self.kernel[...], self.dtype))
+    y = jnp.einsum("bi,hwio->bhwo", as_dtype(z, self.dtype),
+                   as_dtype(self.kernel[...], self.dtype))
     if self.bias is not None:
-      y = y + _cast(self.bias[...], self.dtype)
+      y = y + as_dtype(self.bias[...], self.dtype)
     return y

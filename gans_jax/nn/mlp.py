@@ -190,7 +190,8 @@ class MLPDiscriminator(nnx.Module):
                              dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> Array:
+               rngs: Array | nnx.Rngs | None = None,
+               features: bool = False) -> Array | tuple[Array, dict[str, Array]]:
     """Maps a batch (B, *input_shape) to logits (B,).
 
     Args:
@@ -198,9 +199,16 @@ class MLPDiscriminator(nnx.Module):
       labels: class labels (B,) for a conditional discriminator, else None.
       rngs: PRNG key (or ``nnx.Rngs``) for dropout; required in train mode
         when dropout is on, ignored in eval mode.
+      features: also return the hidden activations of this forward pass
+        (feature matching, perceptual losses).
 
     Returns:
-      Raw scores of shape (B,).
+      Raw scores of shape (B,); with ``features``, ``(scores, features)``
+      where ``features['hidden{i}']`` (B, hidden[i]) is hidden layer ``i``'s
+      output as the next layer receives it (after activation, norm and
+      dropout) and ``features['last_hidden']`` is the input of the output
+      layer (the last hidden layer's output, or the flattened, dropped-out
+      input when there is no hidden layer).
     """
     if x.shape[1:] != self.input_shape:
       raise ValueError(f"MLPDiscriminator expects inputs of shape "
@@ -214,6 +222,7 @@ class MLPDiscriminator(nnx.Module):
     keys = dropout_keys(rngs, len(self.hidden) + 1)
     if self.input_dropout is not None:
       h = self.input_dropout(h, rngs=keys[-1])
+    hidden = {}
     for i, layer in enumerate(self.hidden):
       h = layer(h)
       if self.norms:
@@ -222,4 +231,6 @@ class MLPDiscriminator(nnx.Module):
         h = self.activation(h)
       if self.dropouts:
         h = self.dropouts[i](h, rngs=keys[i])
-    return self.output(h)[:, 0].astype(jnp.float32)
+      hidden[f"hidden{i}"] = h
+    scores = self.output(h)[:, 0].astype(jnp.float32)
+    return (scores, {**hidden, "last_hidden": h}) if features else scores

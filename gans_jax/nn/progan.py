@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from gans_jax.nn.layers import _normal_flat, label_one_hot
+from gans_jax.nn.layers import _normal_flat, as_dtype, label_one_hot
 from gans_jax.nn.resnet import mean_pool, upsample_nearest
 
 Array = jax.Array
@@ -220,7 +220,33 @@ def minibatch_stddev(x: Array, *, group_size: int = 4,
   return jnp.concatenate([x, maps], axis=-1)
 
 
-class EqualizedDense(nnx.Module):
+class _Equalized(nnx.Module):
+  """A kernel drawn from N(0, 1) and scaled by :math:`g / \\sqrt{\\mathrm{fan_{in}}}`
+  at every call, and a zero bias: what both equalized layers share."""
+
+  def __init__(self, kernel_shape: tuple[int, ...], *, gain: float,
+               use_bias: bool, dtype: Any, rngs: nnx.Rngs):
+    self.gain = float(gain)
+    self.fan_in = math.prod(kernel_shape[:-1])
+    self.dtype = dtype
+    self.kernel = nnx.Param(_normal_flat(rngs.params(), kernel_shape,
+                                         jnp.float32))
+    self.bias = (nnx.Param(jnp.zeros((kernel_shape[-1],), jnp.float32))
+                 if use_bias else None)
+
+  @property
+  def scale(self) -> float:
+    """The run-time weight scale :math:`g / \\sqrt{\\mathrm{fan_{in}}}`."""
+    return self.gain / math.sqrt(self.fan_in)
+
+  def _weights(self) -> Array:
+    return as_dtype(self.kernel[...] * self.scale, self.dtype)
+
+  def _add_bias(self, y: Array) -> Array:
+    return y if self.bias is None else y + as_dtype(self.bias[...], self.dtype)
+
+
+class EqualizedDense(_Equalized):
   """Dense layer with the equalized learning rate.
 
   .. math::
@@ -237,7 +263,7 @@ class EqualizedDense(nnx.Module):
 
   def __init__(self, in_features: int, out_features: int, *,
                gain: float = _SQRT2, use_bias: bool = True,
-               dtype: Any = jnp.float32, rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
@@ -245,33 +271,19 @@ class EqualizedDense(nnx.Module):
       out_features: output size.
       gain: :math:`g` (:math:`\\sqrt 2` for layers followed by leaky ReLU).
       use_bias: add a bias (initialised to zero).
-      dtype: computation dtype; parameters are float32.
+      dtype: computation dtype (``None``: float32); parameters are float32.
       rngs: parameter initialisation keys.
     """
-    self.gain = float(gain)
-    self.fan_in = in_features
-    self.dtype = dtype
-    self.kernel = nnx.Param(_normal_flat(rngs.params(),
-                                         (in_features, out_features),
-                                         jnp.float32))
-    self.bias = (nnx.Param(jnp.zeros((out_features,), jnp.float32))
-                 if use_bias else None)
-
-  @property
-  def scale(self) -> float:
-    """The run-time weight scale :math:`g / \\sqrt{\\mathrm{fan_{in}}}`."""
-    return self.gain / math.sqrt(self.fan_in)
+    super().__init__((in_features, out_features), gain=gain,
+                     use_bias=use_bias, dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array) -> Array:
     """Maps (..., in_features) to (..., out_features) in ``dtype``."""
-    w = (self.kernel[...] * self.scale).astype(self.dtype)
-    y = x.astype(self.dtype) @ w
-    if self.bias is not None:
-      y = y + self.bias[...].astype(self.dtype)
-    return y
+    w = self._weights()
+    return self._add_bias(as_dtype(x, self.dtype) @ w)
 
 
-class EqualizedConv(nnx.Module):
+class EqualizedConv(_Equalized):
   """Square 'SAME' convolution (stride 1) with the equalized learning rate.
 
   .. math::
@@ -286,7 +298,7 @@ class EqualizedConv(nnx.Module):
 
   def __init__(self, in_features: int, out_features: int, kernel_size: int,
                *, gain: float = _SQRT2, use_bias: bool = True,
-               dtype: Any = jnp.float32, rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds the layer.
 
     Args:
@@ -295,34 +307,20 @@ class EqualizedConv(nnx.Module):
       kernel_size: odd kernel size k.
       gain: :math:`g` (:math:`\\sqrt 2` for layers followed by leaky ReLU).
       use_bias: add a bias (initialised to zero).
-      dtype: computation dtype; parameters are float32.
+      dtype: computation dtype (``None``: float32); parameters are float32.
       rngs: parameter initialisation keys.
     """
     if kernel_size < 1 or kernel_size % 2 == 0:
       raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
-    self.gain = float(gain)
-    self.fan_in = kernel_size * kernel_size * in_features
-    self.dtype = dtype
-    self.kernel = nnx.Param(_normal_flat(
-        rngs.params(), (kernel_size, kernel_size, in_features, out_features),
-        jnp.float32))
-    self.bias = (nnx.Param(jnp.zeros((out_features,), jnp.float32))
-                 if use_bias else None)
-
-  @property
-  def scale(self) -> float:
-    """The run-time weight scale :math:`g / \\sqrt{\\mathrm{fan_{in}}}`."""
-    return self.gain / math.sqrt(self.fan_in)
+    super().__init__((kernel_size, kernel_size, in_features, out_features),
+                     gain=gain, use_bias=use_bias, dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array) -> Array:
     """Maps (B, H, W, C_in) to (B, H, W, C_out) in ``dtype``."""
-    w = (self.kernel[...] * self.scale).astype(self.dtype)
-    y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), w, window_strides=(1, 1), padding="SAME",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    if self.bias is not None:
-      y = y + self.bias[...].astype(self.dtype)
-    return y
+    w = self._weights()
+    return self._add_bias(jax.lax.conv_general_dilated(
+        as_dtype(x, self.dtype), w, window_strides=(1, 1), padding="SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC")))
 
 
 # ---------------------------------------------------------------- growing --
@@ -506,7 +504,7 @@ class _GeneratorInput(nnx.Module):
     if self.normalize_latents:
       z = pixel_norm(z.astype(jnp.float32))
     h = self.dense(z).reshape(z.shape[0], 4, 4, self.features)
-    h = h + self.dense_bias[...].astype(self.dtype)
+    h = h + as_dtype(self.dense_bias[...], self.dtype)
     h = pixel_norm(_leaky_relu(h))
     return pixel_norm(_leaky_relu(self.conv(h)))
 
@@ -544,7 +542,7 @@ class ProGANGenerator(nnx.Module):
   def __init__(self, latent_dim: int = 512, *, resolution: int,
                channels: int, fmap_base: int = 8192, fmap_decay: float = 1.0,
                fmap_max: int = 512, normalize_latents: bool = True,
-               dtype: Any = jnp.float32, rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds every level's layers.
 
     Args:
@@ -555,7 +553,8 @@ class ProGANGenerator(nnx.Module):
       fmap_decay: see :func:`progan_features`.
       fmap_max: see :func:`progan_features`.
       normalize_latents: pixel-normalise z first (as the paper does).
-      dtype: computation dtype (e.g. ``jnp.bfloat16``); parameters are
+      dtype: computation dtype (``None``: float32; e.g. ``jnp.bfloat16``);
+        parameters are
         float32 and images are returned in float32.
       rngs: parameter initialisation keys.
     """
@@ -668,7 +667,7 @@ class ProGANCritic(nnx.Module):
   def __init__(self, *, resolution: int, channels: int,
                fmap_base: int = 8192, fmap_decay: float = 1.0,
                fmap_max: int = 512, mbstd_group_size: int = 4,
-               dtype: Any = jnp.float32, rngs: nnx.Rngs):
+               dtype: Any = None, rngs: nnx.Rngs):
     """Builds every level's layers.
 
     Args:
@@ -679,7 +678,8 @@ class ProGANCritic(nnx.Module):
       fmap_max: see :func:`progan_features`.
       mbstd_group_size: group size of the minibatch standard deviation (4
         in the paper; 0 or 1 removes the layer).
-      dtype: computation dtype (e.g. ``jnp.bfloat16``); parameters are
+      dtype: computation dtype (``None``: float32; e.g. ``jnp.bfloat16``);
+        parameters are
         float32 and scores are returned in float32.
       rngs: parameter initialisation keys.
     """

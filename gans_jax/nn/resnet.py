@@ -265,16 +265,22 @@ class ResNetCritic32(nnx.Module):
                              dtype=dtype, rngs=rngs)
 
   def __call__(self, x: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> Array:
+               rngs: Array | nnx.Rngs | None = None,
+               features: bool = False) -> Array | tuple[Array, dict[str, Array]]:
     """Scores images.
 
     Args:
       x: images (B, 32, 32, channels).
       labels: must be None (this critic is unconditional).
       rngs: unused (no dropout); accepted for the common call signature.
+      features: also return the activations of this forward pass.
 
     Returns:
-      Raw scores of shape (B,).
+      Raw scores of shape (B,); with ``features``, ``(scores, features)``
+      where ``features['block{i}']`` is residual block ``i``'s output
+      ((B, 16, 16, F) for block 0, (B, 8, 8, F) after) and
+      ``features['last_hidden']`` (B, F), float32, the ReLU'd block output
+      averaged over positions, is the input of the output layer.
     """
     del rngs
     if x.shape[1:] != (32, 32, self.channels):
@@ -282,7 +288,9 @@ class ResNetCritic32(nnx.Module):
                        f"(B, 32, 32, {self.channels}), got {x.shape}")
     label_one_hot(labels, None, model="ResNetCritic32")
     h = x
-    for block in self.blocks:
-      h = block(h)
+    blocks = {}
+    for i, block in enumerate(self.blocks):
+      h = blocks[f"block{i}"] = block(h)
     h = jnp.mean(jax.nn.relu(h).astype(jnp.float32), axis=(1, 2))
-    return self.output(h)[:, 0].astype(jnp.float32)
+    scores = self.output(h)[:, 0].astype(jnp.float32)
+    return (scores, {**blocks, "last_hidden": h}) if features else scores

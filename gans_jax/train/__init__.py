@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_run": "runs", "saved_config": "runs",
     "GANState": "state", "Network": "state", "OptimizerGroup": "state",
     "TrainState": "state", "count_params": "state", "ema_network": "state",
+    "update": "state",
     "clip_weights": "updates", "ema_update": "updates",
     "HistoricalAverage": "averaging", "historical_average_init": "averaging",
     "historical_average_update": "averaging",

@@ -30,12 +30,21 @@ exponential moving averages of chosen players (parameters *and* BatchNorm
 statistics), and ``extra``, a pytree for the algorithm's own state (image
 pools, counters, a phase). :class:`GANState` is the two-player case with the
 names ``generator`` and ``discriminator``.
+
+A step updates a player with :func:`update`, the gradient of a loss and one
+optimizer step (its EMA and counter included)::
+
+  state, d_loss = gj.train.update(state, "discriminator", critic_loss, real, fake)
+
+and :meth:`TrainState.apply_gradients` is the same update from gradients
+computed otherwise (a saved ``jax.vjp``, or two players' gradients taken at
+the same point before either moves).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence, TypeVar
 
 import chex
 import jax
@@ -47,6 +56,7 @@ from flax import struct
 from gans_jax.train import updates as updates_lib
 
 PyTree = Any
+State = TypeVar("State", bound="TrainState")
 Projection = Callable[[nnx.State], nnx.State]
 
 MODES = ("eval", "train")
@@ -388,17 +398,73 @@ class GANState(TrainState):
     ema = self.ema.get("generator")
     return None if ema is None else ema.params
 
-  def apply_discriminator_gradients(
-      self, grads: nnx.State, *, projection: Projection | None = None) -> "GANState":
-    """One optimizer update of the discriminator; ``projection`` (e.g. WGAN's
-    weight clipping) is applied to the updated parameters."""
-    return self.apply_gradients({"discriminator": grads}, projection=projection)
-
-  def apply_generator_gradients(self, grads: nnx.State) -> "GANState":
-    """One optimizer update of the generator, its EMA, and ``step + 1``."""
-    return self.apply_gradients({"generator": grads})
-
   def sampling_generator(self, mode: str = "eval") -> nnx.Module:
     """The generator to sample from: EMA weights and statistics when kept,
     in eval mode (or ``mode='train'``: batch statistics, dropout on)."""
     return self.sampling_module("generator", mode=mode)
+
+
+def update(state: State, player: str | Sequence[str], loss_fn: Callable, *args,
+           has_aux: bool = False, returns_networks: bool = False,
+           projection: Projection | Mapping[str, Projection] | None = None,
+           **kwargs) -> tuple[State, Any]:
+  """One gradient step of a player on a loss: differentiate, then update.
+
+  .. math::
+    g = \\nabla_\\theta L(\\theta, \\ldots), \\qquad
+    \\theta \\leftarrow \\theta + \\operatorname{opt}(g)
+
+  ``jax.value_and_grad`` of ``loss_fn`` with respect to the player's
+  parameters, then :meth:`TrainState.apply_gradients` (the optimizer step,
+  ``projection``, the player's EMA and its update counter), so that a step
+  reads as the paper's alternation::
+
+    state, d_loss = gj.train.update(state, "discriminator", critic_loss, real, fake)
+    state, g_loss = gj.train.update(state, "generator", generator_loss, z)
+
+  Args:
+    state: the training state.
+    player: a player's name, or a tuple of players updated on one loss
+      (players that share an optimizer must be named together, as
+      CycleGAN's two generators; players with optimizers of their own may
+      be, as its two discriminators on the sum of their losses).
+    loss_fn: ``loss_fn(params, *args, **kwargs)``, where ``params`` are the
+      player's parameters (for a tuple of players ``{player: params}``),
+      returning the scalar loss, or ``(loss, aux)`` with ``has_aux``.
+    *args: further positional inputs of ``loss_fn``.
+    has_aux: ``loss_fn`` returns ``(loss, aux)``.
+    returns_networks: the forward passes inside ``loss_fn`` updated
+      non-parameter state (BatchNorm statistics) that the step keeps:
+      ``loss_fn`` returns ``(loss, networks)``, or ``(loss, (networks, aux))``
+      with ``has_aux``, where ``networks`` is ``{player: Network}`` as
+      returned by :meth:`Network.apply` (for one player, its Network).
+      They replace the state's players before the optimizer step, which
+      then updates their parameters.
+    projection: applied to the updated parameters, as in
+      :meth:`TrainState.apply_gradients` (WGAN's weight clipping).
+    **kwargs: further keyword inputs of ``loss_fn``.
+
+  Returns:
+    ``(state, loss)``, or ``(state, (loss, aux))`` with ``has_aux``.
+
+  Raises:
+    KeyError: a name is not a player with an optimizer, or a shared
+      optimizer's players are named only in part.
+  """
+  single = isinstance(player, str)
+  names = (player,) if single else tuple(player)
+  params = {p: state.player(p).params for p in names}
+  paired = has_aux or returns_networks
+
+  def objective(params):
+    output = loss_fn(params[player] if single else params, *args, **kwargs)
+    return output if paired else (output, None)
+
+  (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params)
+  if returns_networks:
+    networks, aux = aux if has_aux else (aux, None)
+    state = state.replace(**({player: networks} if isinstance(networks, Network)
+                             else networks))
+  state = state.apply_gradients(grads, projection=projection)
+  return state, ((loss, aux) if has_aux else loss)
+

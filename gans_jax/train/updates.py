@@ -7,9 +7,9 @@ Weight clipping (WGAN) has one exact API, the projection
   updates, opt_state = tx.update(grads, opt_state, params)
   params = clip_weights(optax.apply_updates(params, updates), clip=0.01)
 
-which puts every weight in ``[-c, c]`` exactly, after every step. With
-:class:`gans_jax.train.GANState` it is the ``projection`` argument:
-``state.apply_discriminator_gradients(grads,
+which puts every weight in ``[-c, c]`` exactly, after every step. With a
+:class:`gans_jax.train.TrainState` it is the ``projection`` argument:
+``gj.train.update(state, "discriminator", critic_loss,
 projection=functools.partial(clip_weights, clip=0.01))``.
 
 :func:`weight_clipping` is the same rule as an optax transformation, for
