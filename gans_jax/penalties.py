@@ -206,25 +206,10 @@ def r1_penalty(critic: Critic, real: jax.Array, *, mode: Mode) -> jax.Array:
 
 
 def r2_penalty(critic: Critic, fake: jax.Array, *, mode: Mode) -> jax.Array:
-  r"""R2 regulariser: squared input-gradient norm at generated data.
-
-  .. math::
-    p_i = \lVert \nabla_{\tilde x_i} D(\tilde x_i) \rVert_2^2,
-    \quad \tilde x_i \sim P_\theta
-
-  Args:
-    critic: function from a batch ``(B, ...)`` to scores ``(B,)`` or
-      ``(B, 1)``.
-    fake: generated examples, shape ``(B, ...)``.
-    mode: ``"per_example"`` or ``"batch"``; see the module docstring.
-
-  Returns:
-    Per-example penalties of shape ``(B,)``, in at least float32. The
-    paper's weight γ/2 is the caller's.
-
-  References:
-    Mescheder, Geiger & Nowozin, Which Training Methods for GANs do actually
-    Converge?, 2018 (arXiv 1801.04406).
+  r"""R2 regulariser: :func:`r1_penalty` at generated data,
+  :math:`p_i = \lVert \nabla_{\tilde x_i} D(\tilde x_i) \rVert_2^2`,
+  :math:`\tilde x_i \sim P_\theta`; the same arguments (``fake`` for
+  ``real``), the same per-example result and the same reference.
   """
   return _squared_gradient_norms(critic, fake, mode=mode)
 

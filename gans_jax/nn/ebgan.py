@@ -55,7 +55,30 @@ def _batch_norm(num_features: int, dtype: Any, rngs: nnx.Rngs) -> nnx.BatchNorm:
                        scale_init=dcgan_scale_init, dtype=dtype, rngs=rngs)
 
 
-class EBGANDiscriminator(nnx.Module):
+class _EnergyAutoencoder(nnx.Module):
+  """An autoencoder discriminator: ``reconstruct`` is the subclass's; the
+  energy of an example is its reconstruction's mean squared error."""
+
+  def __call__(self, x: Array, labels: Array | None = None, *,
+               rngs: Array | nnx.Rngs | None = None) -> tuple[Array, Array]:
+    """Energies and codes of a batch.
+
+    Args:
+      x: inputs (B, ...) as the subclass takes them.
+      labels: must be None (EBGAN is unconditional).
+      rngs: unused (no dropout); accepted for the common call signature.
+
+    Returns:
+      ``(energy (B,), code (B, D))``.
+    """
+    del rngs
+    _check_unconditional(labels, type(self).__name__)
+    reconstruction, code = self.reconstruct(x)
+    return losses.reconstruction_energy(x.astype(jnp.float32),
+                                        reconstruction), code
+
+
+class EBGANDiscriminator(_EnergyAutoencoder):
   """Convolutional autoencoder discriminator: images → (energies, codes).
 
   .. math::
@@ -138,29 +161,11 @@ class EBGANDiscriminator(nnx.Module):
     return (h.astype(jnp.float32),
             code.reshape(x.shape[0], -1).astype(jnp.float32))
 
-  def __call__(self, x: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> tuple[Array, Array]:
-    """Energies and codes of a batch of images.
-
-    Args:
-      x: images (B, image_size, image_size, channels).
-      labels: must be None (EBGAN is unconditional).
-      rngs: unused (no dropout); accepted for the common call signature.
-
-    Returns:
-      ``(energy (B,), code (B, D))``.
-    """
-    del rngs
-    _check_unconditional(labels, "EBGANDiscriminator")
-    reconstruction, code = self.reconstruct(x)
-    return losses.reconstruction_energy(x.astype(jnp.float32),
-                                        reconstruction), code
-
 
 _glorot_uniform = fan_avg_uniform(1.0)
 
 
-class EBGANMLPDiscriminator(nnx.Module):
+class EBGANMLPDiscriminator(_EnergyAutoencoder):
   """Fully connected autoencoder discriminator: points → (energies, codes).
 
   .. math::
@@ -220,21 +225,3 @@ class EBGANMLPDiscriminator(nnx.Module):
       h = self.activation(layer(h))
     reconstruction = self.output(h).reshape(x.shape).astype(jnp.float32)
     return reconstruction, code.astype(jnp.float32)
-
-  def __call__(self, x: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> tuple[Array, Array]:
-    """Energies and codes of a batch.
-
-    Args:
-      x: inputs (B, *input_shape).
-      labels: must be None (EBGAN is unconditional).
-      rngs: unused (no dropout); accepted for the common call signature.
-
-    Returns:
-      ``(energy (B,), code (B, code_dim))``.
-    """
-    del rngs
-    _check_unconditional(labels, "EBGANMLPDiscriminator")
-    reconstruction, code = self.reconstruct(x)
-    return losses.reconstruction_energy(x.astype(jnp.float32),
-                                        reconstruction), code
