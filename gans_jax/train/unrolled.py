@@ -162,8 +162,10 @@ def unrolled_generator_loss(g_loss_fn: GeneratorLoss, g_params: PyTree,
 
   Args:
     g_loss_fn: ``(g_params, d_params) -> scalar`` generator loss :math:`f`.
-    g_params, d_params, d_opt_state, optimizer, d_loss_fn, steps, batches,
-      stop_gradient: as for :func:`unroll`.
+    g_params: the generator's parameters, what the gradient is taken for.
+    d_params: the discriminator's parameters; ``d_opt_state``,
+      ``optimizer``, ``d_loss_fn``, ``steps``, ``batches`` and
+      ``stop_gradient`` are as for :func:`unroll`.
 
   Returns:
     The scalar loss.
