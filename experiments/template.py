@@ -75,8 +75,7 @@ def make_train_step(config: ml_collections.ConfigDict):
         fake_logits, _ = state.discriminator.apply(fake, params=params)
         return discriminator_loss(real_logits, fake_logits).mean()
 
-      d_loss, grads = jax.value_and_grad(d_loss_fn)(state.discriminator.params)
-      state = state.apply_discriminator_gradients(grads)
+      state, d_loss = gj.train.update(state, "discriminator", d_loss_fn)
 
     z = jax.random.normal(jax.random.fold_in(key, n_critic), (m, latent_dim))
 
@@ -85,9 +84,8 @@ def make_train_step(config: ml_collections.ConfigDict):
       logits, _ = state.discriminator.apply(fake)
       return generator_loss(logits).mean(), generator
 
-    (g_loss, generator), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-        state.generator.params)
-    state = state.replace(generator=generator).apply_generator_gradients(grads)
+    state, g_loss = gj.train.update(state, "generator", g_loss_fn,
+                                    returns_networks=True)
     return state, {"d_loss": d_loss, "g_loss": g_loss}
 
   return train_step
