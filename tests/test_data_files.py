@@ -432,11 +432,12 @@ def _tfds_presets():
   """(script, preset) for every preset of experiments/configs that reads a
   TFDS dataset."""
   import importlib
+
+  import experiments
   found = []
-  for script in sorted(os.listdir(os.path.join(ROOT, "experiments", "configs"))):
-    if script.startswith("_") or not script.endswith(".py"):
-      continue
-    module = importlib.import_module(f"experiments.configs.{script[:-3]}")
+  for name in experiments.EXPERIMENTS:
+    script = f"{name}.py"
+    module = importlib.import_module(f"experiments.configs.{name}")
     for preset in module.PRESETS:
       dataset = module.get_config(preset).data.get("dataset")
       if dataset in gd.TFDS_IMAGE_DATASETS:

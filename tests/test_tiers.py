@@ -36,7 +36,6 @@ REACHED_THROUGH = {
 }
 # Test files whose every test trains or starts processes: all slow.
 ALL_SLOW_FILES = {
-    "test_distributed.py",  # multi-process and 8-device runs
     "test_parallel_lines.py",  # trains critics to convergence
     "test_resume.py",  # trains real states, resumes and compares
 }
