@@ -139,6 +139,17 @@ class SampleGrid:
       writer.write_images(step, {"samples": grid if grid.ndim == 3 else grid[..., None]})
 
 
+def normal_latent_sampler(latent_dim: int, num: int):
+  """``sample(state, key)``, jitted: ``num`` samples of the state's sampling
+  generator (its EMA where it keeps one) at z ~ N(0, I) of ``latent_dim``."""
+
+  @jax.jit
+  def sample(state, key):
+    return state.sampling_generator()(jax.random.normal(key, (num, latent_dim)))
+
+  return sample
+
+
 def sample_in_batches(sample_fn: Callable[[jax.Array], jax.Array], key: jax.Array,
                       num: int, batch: int) -> np.ndarray:
   """Draws ``num`` samples with ``sample_fn(key)`` (``batch`` per call)."""

@@ -92,14 +92,8 @@ def make_train_step(config: ml_collections.ConfigDict):
 
 
 def make_sampler(config: ml_collections.ConfigDict, num: int):
-  """``sample(state, key)``: ``num`` points of the generator."""
-  latent_dim = config.model.latent_dim
-
-  @jax.jit
-  def sample(state, key):
-    return state.sampling_generator()(jax.random.normal(key, (num, latent_dim)))
-
-  return sample
+  """``sample(state, key)``: ``num`` points of the generator, z ~ N(0, I)."""
+  return common.normal_latent_sampler(config.model.latent_dim, num)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
