@@ -30,6 +30,13 @@ nothing and exits 1 naming the files that differ from what it would write.
 the run in ``DIR`` (its ``results.json``, and f-GAN's ``mixture.json``) at the
 current commit as ``RUN``, replacing a run of that name, and rewrites the
 pages; a table shows it once one of its rows names ``RUN``.
+
+``python docs/results.py add-study PAPER PREFIX --root=ROOT`` records a study
+(:mod:`gans_jax.train.study`, its ``ROOT/summary.json``): one run per row of
+the summary, named ``PREFIX`` followed by the row's labels
+(``PREFIX/preset=m2``), whose metrics are ``NAME/mean``, ``NAME/std`` and
+``NAME/n`` for each ``NAME`` of the runs' ``results.json``, so a cell reads
+``{eval/modes_covered/mean:.0f} ± {eval/modes_covered/std:.0f}``.
 """
 
 from __future__ import annotations
@@ -240,6 +247,29 @@ def run_from_workdir(workdir: str, *, command: str | None, commit: str,
   return run
 
 
+def runs_from_study(root_dir: str, prefix: str, *, command: str | None,
+                    commit: str, machine: str, timing: str | None = None
+                    ) -> dict[str, dict]:
+  """Run records, one per row of a study's ``summary.json``: mean, sample
+  standard deviation and number of seeds of each metric."""
+  with open(os.path.join(root_dir, "summary.json"), encoding="utf-8") as f:
+    summary = json.load(f)
+  runs = {}
+  for row in summary["rows"]:
+    name = "/".join([prefix] + [f"{k}={v}" for k, v in row["labels"].items()])
+    metrics = {f"{metric}/{part}": value
+               for metric, stats in row["stats"].items()
+               for part, value in stats.items() if value is not None}
+    run = {"command": command or f"python -m gans_jax.train.study --root={root_dir}",
+           "commit": commit, "machine": machine,
+           "recorded": f"summary.json of {root_dir} (cells {', '.join(row['cells'])})",
+           "metrics": metrics}
+    if timing:
+      run["timing"] = timing
+    runs[name] = run
+  return runs
+
+
 def add(paper: str, run_name: str, run: dict, root: str = ROOT) -> bool:
   """Records ``run`` as ``run_name`` in the paper's results file (replacing a
   run of that name); returns whether a table shows it."""
@@ -279,7 +309,24 @@ def main(argv: list[str] | None = None) -> int:
   adding.add_argument("--machine", default=_default_machine())
   adding.add_argument("--wall_time")
   adding.add_argument("--timing", help="load, CPU time and other notes")
+  study = sub.add_parser("add-study", help="record a study's summary.json")
+  study.add_argument("paper")
+  study.add_argument("prefix", help="runs are named PREFIX/AXIS=VALUE/...")
+  study.add_argument("--root", required=True, help="the study's root directory")
+  study.add_argument("--command", help="the command that ran the study")
+  study.add_argument("--commit", help="default: the current commit")
+  study.add_argument("--machine", default=_default_machine())
+  study.add_argument("--timing", help="load, CPU time and other notes")
   args = parser.parse_args(argv)
+  if args.action == "add-study":
+    runs = runs_from_study(args.root, args.prefix, command=args.command,
+                           commit=args.commit or current_commit(),
+                           machine=args.machine, timing=args.timing)
+    for name, run in runs.items():
+      shown = add(args.paper, name, run)
+      print(f"recorded {name}" + ("" if shown else
+            f"; no table of {args.paper} names it yet"))
+    return 0
   if args.action == "add":
     run = run_from_workdir(args.workdir, command=args.command,
                            commit=args.commit or current_commit(),

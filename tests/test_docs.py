@@ -188,3 +188,25 @@ def test_the_readme_is_short_and_its_local_links_resolve():
   local = [l for l in links if not l.startswith(("http://", "https://"))]
   assert "docs/experiments/pix2pix.md" in local
   assert [l for l in local if not os.path.exists(os.path.join(ROOT, l))] == []
+
+
+def test_a_study_is_recorded_as_one_run_per_row_with_mean_std_and_n(tmp_path):
+  import json
+  results = _results_module()
+  root = tmp_path / "study"
+  root.mkdir()
+  (root / "summary.json").write_text(json.dumps({"name": "s", "rows": [
+      {"labels": {"preset": "m1"}, "cells": ["preset=m1__seed=0", "preset=m1__seed=1"],
+       "missing": [], "stats": {"eval/modes": {"mean": 99.5, "std": 0.7071, "n": 2}}},
+      {"labels": {"preset": "m2"}, "cells": ["preset=m2__seed=0"], "missing": [],
+       "stats": {"eval/modes": {"mean": 950.0, "std": None, "n": 1}}}]}))
+  runs = results.runs_from_study(str(root), "seeds", command=None, commit="abc",
+                                 machine="2 CPU cores")
+  assert sorted(runs) == ["seeds/preset=m1", "seeds/preset=m2"]
+  m1, m2 = runs["seeds/preset=m1"]["metrics"], runs["seeds/preset=m2"]["metrics"]
+  assert m1 == {"eval/modes/mean": 99.5, "eval/modes/std": 0.7071, "eval/modes/n": 2}
+  # One seed has no standard deviation: the cell reads a dash, not "None".
+  assert "eval/modes/std" not in m2
+  template = "{eval/modes/mean:.0f} ± {eval/modes/std:.1f} (n={eval/modes/n})"
+  assert results.fill(template, m1) == "100 ± 0.7 (n=2)"
+  assert results.fill(template, m2) == results.MISSING
