@@ -40,7 +40,7 @@ codes drawn once from the seed, passed through the generator at the start
 of each step inside the differentiated function).
 
 Evaluation: the test error of the discriminator's classifier (argmax of the
-K logits, eval mode: no noise) on ``data.test_split``, beside the same
+K logits, eval mode: no noise) on ``eval.split``, beside the same
 network, from the same initial weights, trained for as many steps on the
 labelled examples alone (the supervised-only baseline of the paper's
 Table 1); then sample quality with the project's digit classifier
@@ -111,7 +111,7 @@ def feature_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 def validate(config: ml_collections.ConfigDict) -> None:
   """The rules across fields (each field's own check is in its config)."""
   common.validate_image_data(config, image_sizes=(8, 16, 28, 32))
-  common.validate_split(config, "data.test_split")
+  common.validate_split(config, "eval.split")
   config_lib.validate_train(config)
   d = config.data
   config_lib.check(d.labelled_batch_size % jax.device_count() == 0,
@@ -419,7 +419,7 @@ def evaluate(config: ml_collections.ConfigDict, state, workdir: str, *,
              step: int | None = None, data: SemiSupervisedBatches | None = None) -> dict:
   """Test error beside the supervised-only baseline's, then sample quality."""
   data = data or SemiSupervisedBatches(config)
-  test_images, test_labels = load_split(config, config.data.test_split)
+  test_images, test_labels = load_split(config, config.eval.split)
   error = test_error(config, state.discriminator, test_images, test_labels)
   baseline = train_supervised_baseline(config, data)
   supervised = test_error(config, baseline, test_images, test_labels)

@@ -37,14 +37,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   preset = sections.check_preset(preset or "digits", dict.fromkeys(PRESETS))
   c = ml_collections.ConfigDict()
   c.name = f"improved_gan_{preset}"
-  c.data = sections.data_defaults(dataset="digits", image_size=8, channels=1)
-  c.data.update(config_lib.section(
+  defaults = sections.data_defaults(dataset="digits", image_size=8, channels=1)
+  c.data = config_lib.section(
+      dataset=defaults.dataset, data_dir=defaults.data_dir,
+      image_size=defaults.image_size,  # the digits' native 8x8
+      channels=field(1, one_of(1, 3)), skip_unreadable=field(False, boolean),
       # labelled training examples of each class (official MNIST: 10), drawn
       # from the training split with train.seed (gans_jax.data.labelled_subset)
       labelled_per_class=field(10, positive_int),
       labelled_batch_size=field(100, positive_int),  # official: 100
-      test_split=field("test", name),  # the split the test error is measured on
-  ))
+  )
   c.model = config_lib.section(
       latent_dim=field(50, positive_int),  # official: 100, uniform
       noise=field("uniform", one_of("uniform", "normal")),
@@ -85,6 +87,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       num_steps=3000, batch_size=100, log_every=500, checkpoint_every=1500,
       sample_every=0, steps_per_call=50)
   c.eval = config_lib.section(
+      split=field("test", name),  # the split the test error is measured on
       num_samples=field(1000, positive_int),  # generated digits scored
       # steps of the supervised-only baseline (0: train.num_steps)
       supervised_steps=field(0, non_negative_int),
