@@ -144,7 +144,7 @@ def test_every_preset_validates(preset):
   config = improved_gan_config.get_config(preset)
   improved_gan.validate(config)
   if preset in ("minibatch_discrimination", "feature_matching_minibatch"):
-    assert config.model.minibatch_kernels == 100 and config.model.minibatch_kernel_dim == 5
+    assert config.model.minibatch_kernels == 8 and config.model.minibatch_kernel_dim == 3
 
 
 @pytest.mark.slow
