@@ -49,7 +49,10 @@ from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
-from gans_jax.nn.improved import (MinibatchDiscrimination, VirtualBatchNorm,
+from gans_jax.nn.improved import (GaussianNoise, ImprovedMLPGenerator,
+                                  MinibatchDiscrimination,
+                                  SemiSupervisedMLPDiscriminator,
+                                  VirtualBatchNorm,
                                   virtual_batch_norm_reference)
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
                                 ConvTranspose2x, LatentProjection, Maxout,
@@ -108,7 +111,10 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "Maxout",
+    "GaussianNoise",
+    "ImprovedMLPGenerator",
     "MinibatchDiscrimination",
+    "SemiSupervisedMLPDiscriminator",
     "PReLU",
     "Packed",
     "PatchGANDiscriminator",

@@ -6,21 +6,35 @@
   statistics combined with the example's own (Section 3.4), with
   :func:`virtual_batch_norm_reference`, the pass over the reference batch
   that sets those statistics.
+- :class:`GaussianNoise`: additive N(0, sigma^2) noise in training mode, the
+  official semi-supervised discriminators' regulariser.
+- :class:`SemiSupervisedMLPDiscriminator`: the K-class discriminator of the
+  semi-supervised experiments (Section 5), with optional minibatch
+  discrimination before its output layer.
+- :class:`ImprovedMLPGenerator`: the official MNIST generator (softplus
+  layers, batch or virtual batch normalisation).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import math
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from gans_jax.nn.layers import Initializer, dcgan_scale_init
+from gans_jax.nn.layers import (Initializer, dcgan_scale_init, dropout_keys,
+                                fan_avg_uniform, get_activation)
 
 Array = jax.Array
 
 __all__ = [
+    "GaussianNoise",
+    "ImprovedMLPGenerator",
+    "SemiSupervisedMLPDiscriminator",
     "MinibatchDiscrimination",
     "VirtualBatchNorm",
     "virtual_batch_norm_reference",
@@ -256,3 +270,206 @@ def virtual_batch_norm_reference(model: nnx.Module, *args, **kwargs) -> Any:
     return model(*args, **kwargs)
   finally:
     model.set_attributes(VirtualBatchNorm, reference_pass=False)
+
+
+class GaussianNoise(nnx.Module):
+  r"""Additive Gaussian noise in training mode, the identity in eval mode.
+
+  .. math:: y = x + \sigma \varepsilon, \qquad \varepsilon \sim N(0, I)
+
+  The official semi-supervised discriminators put it on the input (sigma
+  0.3 on MNIST) and after each hidden layer (0.5). Like ``nnx.Dropout`` it
+  holds no random state: the key comes in at call time; ``train()`` /
+  ``eval()`` switch it through ``deterministic``.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498); openai/improved-gan, nn.py (``GaussianNoiseLayer``).
+  """
+
+  def __init__(self, stddev: float, *, deterministic: bool = False):
+    if not stddev >= 0:
+      raise ValueError(f"stddev must be >= 0, got {stddev!r}")
+    self.stddev = float(stddev)
+    self.deterministic = deterministic
+
+  def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None) -> Array:
+    if self.deterministic or self.stddev == 0.0:
+      return x
+    if rngs is None:
+      raise ValueError("GaussianNoise needs a key (rngs=) in training mode")
+    key = rngs() if isinstance(rngs, nnx.Rngs) else rngs
+    return x + self.stddev * jax.random.normal(key, x.shape, x.dtype)
+
+
+class SemiSupervisedMLPDiscriminator(nnx.Module):
+  r"""A K-class MLP discriminator for the K+1 semi-supervised game.
+
+  .. math::
+    h_0 = x + \sigma_0 \varepsilon_0, \quad
+    a_l = \mathrm{relu}(W_l h_{l-1} + b_l), \quad
+    h_l = a_l + \sigma \varepsilon_l, \quad
+    l(x) = W_{L+1} [h_L; o(h_L)] + b_{L+1} \in \mathbb{R}^K
+
+  with Gaussian noise in training mode only and :math:`o` the optional
+  :class:`MinibatchDiscrimination` features. It returns the K class
+  logits; :func:`gans_jax.losses.k_plus_one_logit` of them is the
+  real-versus-fake logit, :math:`D(x) = Z/(Z+1)`.
+
+  ``features=True`` also returns, from the same forward pass,
+  ``'hidden{i}'``: :math:`a_i`, hidden layer ``i``'s activation before its
+  noise (the official code matches the last of these), ``'last_hidden'``
+  (:math:`a_L`, the feature-matching layer of the official MNIST code), and
+  with minibatch discrimination ``'minibatch'``, :math:`[h_L; o(h_L)]`.
+
+  Defaults are the official MNIST discriminator's sizes (784-1000-500-250-
+  250-250-10, noise 0.3 and 0.5). Departure: plain ``Linear`` layers with
+  Glorot-uniform weights, not weight normalisation with data-dependent
+  initialisation.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Sections 3.2 and 5; openai/improved-gan,
+    mnist_svhn_cifar10/train_mnist_feature_matching.py.
+  """
+
+  def __init__(self, input_shape: int | Sequence[int], *, num_classes: int = 10,
+               hidden: Sequence[int] = (1000, 500, 250, 250, 250),
+               input_noise: float = 0.3, hidden_noise: float = 0.5,
+               minibatch_kernels: int = 0, minibatch_kernel_dim: int = 5,
+               rngs: nnx.Rngs):
+    """Builds the discriminator.
+
+    Args:
+      input_shape: shape of one example, e.g. ``(28, 28, 1)``.
+      num_classes: K, the number of class logits.
+      hidden: hidden layer widths (at least one).
+      input_noise: standard deviation of the noise on the input.
+      hidden_noise: standard deviation of the noise after each hidden layer.
+      minibatch_kernels: B of minibatch discrimination on the last hidden
+        layer (0: none).
+      minibatch_kernel_dim: C of minibatch discrimination.
+      rngs: parameter initialisation keys.
+    """
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    if not hidden:
+      raise ValueError("hidden must name at least one layer")
+    self.input_shape = shape
+    self.num_classes = num_classes
+    init = fan_avg_uniform(1.0)
+    widths = [math.prod(shape), *hidden]
+    self.hidden = nnx.List([nnx.Linear(i, o, kernel_init=init, rngs=rngs)
+                            for i, o in zip(widths[:-1], widths[1:])])
+    self.input_noise = GaussianNoise(input_noise)
+    self.noises = nnx.List([GaussianNoise(hidden_noise) for _ in hidden])
+    self.minibatch = (MinibatchDiscrimination(
+        hidden[-1], num_kernels=minibatch_kernels,
+        kernel_dim=minibatch_kernel_dim, rngs=rngs)
+                      if minibatch_kernels else None)
+    self.output = nnx.Linear(hidden[-1] + minibatch_kernels, num_classes,
+                             kernel_init=init, rngs=rngs)
+
+  def feature_names(self) -> tuple[str, ...]:
+    """The keys of the features ``features=True`` returns."""
+    names = [f"hidden{i}" for i in range(len(self.hidden))] + ["last_hidden"]
+    return tuple(names + (["minibatch"] if self.minibatch is not None else []))
+
+  def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None,
+               features: bool = False
+               ) -> Array | tuple[Array, dict[str, Array]]:
+    """Maps a batch (B, *input_shape) to class logits (B, K).
+
+    Args:
+      x: inputs.
+      rngs: PRNG key for the noise (training mode).
+      features: also return the features of this forward pass.
+    """
+    if x.shape[1:] != self.input_shape:
+      raise ValueError(f"SemiSupervisedMLPDiscriminator expects inputs of shape "
+                       f"(B, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+    keys = dropout_keys(rngs, len(self.hidden) + 1)
+    h = self.input_noise(x.reshape(x.shape[0], -1), rngs=keys[-1])
+    out = {}
+    for i, (layer, noise) in enumerate(zip(self.hidden, self.noises)):
+      a = jax.nn.relu(layer(h))
+      out[f"hidden{i}"] = a
+      h = noise(a, rngs=keys[i])
+    out["last_hidden"] = out[f"hidden{len(self.hidden) - 1}"]
+    if self.minibatch is not None:
+      h = self.minibatch(h)
+      out["minibatch"] = h
+    logits = self.output(h).astype(jnp.float32)
+    return (logits, out) if features else logits
+
+
+class ImprovedMLPGenerator(nnx.Module):
+  r"""The official MNIST generator: softplus layers, each normalised.
+
+  .. math::
+    h_l = \mathrm{softplus}(\mathrm{norm}(W_l h_{l-1})), \qquad
+    x = g(W_{L+1} h_L + b_{L+1})
+
+  with ``norm`` batch normalisation (the official code), virtual batch
+  normalisation (:class:`VirtualBatchNorm`, Section 3.4; needs a
+  reference pass, :func:`virtual_batch_norm_reference`) or none.
+
+  Defaults: z of 100, two layers of 500, a sigmoid output, as the official
+  MNIST generator (its output layer is weight-normalised; here plain).
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498); openai/improved-gan,
+    mnist_svhn_cifar10/train_mnist_feature_matching.py.
+  """
+
+  def __init__(self, latent_dim: int, output_shape: int | Sequence[int], *,
+               hidden: Sequence[int] = (500, 500), activation: str = "softplus",
+               norm: str | None = "batch", reference_size: int = 100,
+               output_activation: str | None = "sigmoid", rngs: nnx.Rngs):
+    """Builds the generator.
+
+    Args:
+      latent_dim: size of z.
+      output_shape: shape of one sample.
+      hidden: hidden layer widths.
+      activation: hidden activation name.
+      norm: ``'batch'``, ``'virtual_batch'`` or ``None``.
+      reference_size: the reference batch's size (``'virtual_batch'``).
+      output_activation: ``'sigmoid'``, ``'tanh'`` or ``None``.
+      rngs: parameter initialisation keys.
+    """
+    if norm not in ("batch", "virtual_batch", None):
+      raise ValueError(f"norm must be 'batch', 'virtual_batch' or None, got {norm!r}")
+    self.latent_dim = latent_dim
+    self.output_shape = ((output_shape,) if isinstance(output_shape, int)
+                         else tuple(output_shape))
+    self.activation = get_activation(activation)
+    self.output_activation = get_activation(output_activation)
+    init = fan_avg_uniform(1.0)
+    widths = [latent_dim, *hidden]
+    self.hidden = nnx.List([
+        nnx.Linear(i, o, kernel_init=init, use_bias=norm is None, rngs=rngs)
+        for i, o in zip(widths[:-1], widths[1:])])
+    if norm == "batch":
+      self.norms = nnx.List([nnx.BatchNorm(o, momentum=0.9, epsilon=1e-5, rngs=rngs)
+                             for o in hidden])
+    elif norm == "virtual_batch":
+      self.norms = nnx.List([VirtualBatchNorm(o, reference_size=reference_size,
+                                              rngs=rngs) for o in hidden])
+    else:
+      self.norms = nnx.List([])
+    self.output = nnx.Linear(widths[-1], math.prod(self.output_shape),
+                             kernel_init=init, rngs=rngs)
+
+  def __call__(self, z: Array, labels: Array | None = None, *,
+               rngs: Array | nnx.Rngs | None = None) -> Array:
+    """Maps z (B, latent_dim) to samples (B, *output_shape)."""
+    del labels, rngs  # Unconditional, no dropout: the common call signature.
+    h = z
+    for i, layer in enumerate(self.hidden):
+      h = layer(h)
+      if self.norms:
+        h = self.norms[i](h)
+      h = self.activation(h)
+    x = self.output_activation(self.output(h).astype(jnp.float32))
+    return x.reshape(z.shape[0], *self.output_shape)
