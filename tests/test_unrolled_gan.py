@@ -48,12 +48,15 @@ def test_snapshot_numbers_count_mode_hopping():
   snapshots = [{"step": s, "points": np.zeros((10, 2)), "counts": np.array(c)}
                for s, c in [(0, [0, 0, 0, 0]), (1, [5, 0, 0, 0]),
                             (2, [0, 4, 1, 0]), (3, [0, 0, 0, 7])]]
-  r = unrolled_gan.snapshot_results(snapshots)
+  r = unrolled_gan.snapshot_results(snapshots, 4)
   assert [r[f"eval/snapshot{i}/modes"] for i in range(4)] == [0, 1, 2, 1]
   assert r["eval/snapshot2/high_quality_fraction"] == pytest.approx(0.5)
   assert r["eval/modes_visited"] == 4
   assert r["eval/max_modes_at_once"] == 2
   assert r["eval/min_modes_after_first"] == 1
+  # An evaluation in a directory without the snapshots keeps every key.
+  missing = unrolled_gan.snapshot_results([None] * 4, 4)
+  assert set(missing) == set(r) and all(v is None for v in missing.values())
 
 
 def test_the_ring_has_eight_distinct_modes_of_radius_one():
