@@ -264,11 +264,13 @@ def evaluate_image_samples(config: ml_collections.ConfigDict,
 
 def evaluate_toy_samples(config: ml_collections.ConfigDict,
                          sample: Callable[[Any, jax.Array], jax.Array], state,
-                         workdir: str, *, step: int | None = None) -> dict[str, Any]:
+                         workdir: str, *, step: int | None = None,
+                         extra: dict[str, Any] | None = None) -> dict[str, Any]:
   """A 2-D toy's evaluation: ``sample(state, key)`` with the run's evaluation
   key; the modes covered and the share of high-quality samples (within 3
   standard deviations of a mode centre; VEEGAN, PacGAN) where the toy has
-  modes; real and generated points in ``toy.png``; recorded at ``step``."""
+  modes; real and generated points in ``toy.png``; recorded at ``step`` with
+  the ``extra`` numbers the experiment adds."""
   from gans_jax.eval import plots
   from gans_jax.eval import toy as toy_eval
   from gans_jax.train import keys
@@ -284,6 +286,7 @@ def evaluate_toy_samples(config: ml_collections.ConfigDict,
     real = distribution.sample(np.random.default_rng(config.train.seed), 1000)
     plots.plot_toy_2d(os.path.join(workdir, "toy.png"), real, generated[:1000],
                       title=f"{config.get('name', '')}, {step} iterations")
+  results.update(extra or {})
   write_results(workdir, step, results, generated)
   return results
 

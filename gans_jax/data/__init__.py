@@ -74,6 +74,7 @@ from gans_jax.data.toy import gaussian_mixture
 from gans_jax.data.toy import get_toy
 from gans_jax.data.toy import parallel_lines
 from gans_jax.data.toy import quadrature_grid
+from gans_jax.data.toy import ring_of_gaussians
 
 __all__ = [
     "AlignedSource",
@@ -128,6 +129,7 @@ __all__ = [
     "preprocess_image",
     "quadrature_grid",
     "random_jitter",
+    "ring_of_gaussians",
     "render_font_digits",
     "resize_bicubic",
     "source_has_labels",

@@ -7,6 +7,7 @@ quadrature).
 
 * ``'8gaussians'``, ``'25gaussians'``, ``'swissroll'``: the datasets of the
   official WGAN-GP toy code, with its centres, noise and scaling.
+* ``'ring'``: the unrolled GAN's ring of 8 Gaussians (radius 1, std 0.01).
 * ``'fgan_mixture'``: a 1-D two-component Gaussian mixture for the f-GAN
   experiment of fitting a single Gaussian to a mixture.
 * ``'parallel_lines'``: WGAN's Example 1, the law of ``(theta, Z)``.
@@ -227,6 +228,28 @@ def eight_gaussians() -> ToyDistribution:
       name="8gaussians", centers=scale * unit / divisor, stds=noise / divisor)
 
 
+def ring_of_gaussians(*, num_modes: int = 8, radius: float = 1.0,
+                      std: float = 0.01) -> ToyDistribution:
+  """The unrolled GAN's ring: ``num_modes`` Gaussians evenly on a circle.
+
+  Centre ``k`` is ``radius * (sin t_k, cos t_k)`` with ``t_k = 2 pi k /
+  num_modes``, each mode N(centre, std^2 I), equally likely. The official
+  demo (github.com/poolio/unrolled_gan) draws its angles with
+  ``linspace(0, 2 pi, 8)``, whose two ends coincide, so its ring has only 7
+  distinct modes (one of double weight); here the 8 angles are distinct.
+
+  References:
+    Metz, Poole, Pfau & Sohl-Dickstein, "Unrolled Generative Adversarial
+    Networks", arXiv 1611.02163.
+  """
+  if num_modes < 1 or radius <= 0 or std <= 0:
+    raise ValueError(f"ring needs num_modes >= 1, radius > 0 and std > 0, got "
+                     f"{num_modes}, {radius}, {std}")
+  angles = 2 * np.pi * np.arange(num_modes) / num_modes
+  centers = radius * np.stack([np.sin(angles), np.cos(angles)], axis=1)
+  return gaussian_mixture(name="ring", centers=centers, stds=std)
+
+
 def twenty_five_gaussians() -> ToyDistribution:
   """WGAN-GP toy '25gaussians': a 5x5 grid of modes, as in the official code.
 
@@ -341,6 +364,7 @@ def parallel_lines(*, theta: float = 0.0) -> ToyDistribution:
 TOY_DISTRIBUTIONS: dict[str, Callable[..., ToyDistribution]] = {
     "8gaussians": eight_gaussians,
     "25gaussians": twenty_five_gaussians,
+    "ring": ring_of_gaussians,
     "swissroll": swiss_roll,
     "fgan_mixture": fgan_mixture,
     "parallel_lines": parallel_lines,
