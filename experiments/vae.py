@@ -198,8 +198,16 @@ def make_train_step(config: ml_collections.ConfigDict):
 
 
 def make_sampler(config: ml_collections.ConfigDict, num: int):
-  """``sample(state, key)``: ``num`` decoded z ~ N(0, I), images in [-1, 1]."""
-  return common.normal_latent_sampler(config.model.latent_dim, num)
+  """``sample(state, key)``: ``num`` decoded z ~ N(0, I), the expected images
+  in [-1, 1] (the generator spec's call)."""
+  latent_dim = config.model.latent_dim
+
+  @jax.jit
+  def sample(state, key):
+    z = jax.random.normal(key, (num, latent_dim))
+    return state.sampling_generator()(z, images=True)
+
+  return sample
 
 
 def _networks(state: VAEState):
