@@ -80,3 +80,21 @@ def test_write_interpolation_writes_a_grid_a_gif_and_the_codes(tmp_path):
   # Points (a 2-D toy's generator): a plot of the paths.
   report.write_interpolation(np.zeros((4, 3, 2)), str(tmp_path), "points")
   assert (tmp_path / "points.png").stat().st_size > 0
+
+
+def test_interpolate_from_the_command_line_for_a_latent_generator(tmp_path, capsys):
+  from experiment_runs import run_experiment
+  workdir = tmp_path / "run"
+  assert run_experiment("template", "--config=experiments/configs/template.py:smoke",
+                        f"--workdir={workdir}") == 0
+  assert run_experiment("template", f"--workdir={workdir}", "--interpolate=2",
+                        "--interpolation=slerp") == 0
+  saved = np.load(workdir / "step_2" / "interpolation_2_slerp.npz")
+  assert saved["codes"].shape == (10, 2, 2) and saved["frames"].shape == (10, 2, 2)
+  np.testing.assert_allclose(saved["codes"], interpolation.slerp(
+      saved["codes"][0], saved["codes"][-1], 10), atol=1e-5)
+  assert (workdir / "step_2" / "interpolation_2_slerp.png").stat().st_size > 0
+  capsys.readouterr()
+  assert run_experiment("template", f"--workdir={workdir}", "--interpolation=slerp") == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "--interpolation" in err[0]
