@@ -8,7 +8,8 @@ Training, or running again in a workdir (see :mod:`gans_jax.train.rerun`)::
 Using a trained run, from the config saved in its workdir::
 
   python experiments/<paper>.py --workdir=DIR [--sample=N] [--evaluate]
-      [--draw=FIGURE] [--export] [--checkpoint=STEP] [--out=DIR]
+      [--draw=FIGURE] [--export] [--interpolate=N [--interpolation=lerp|slerp]]
+      [--checkpoint=STEP] [--out=DIR]
   python experiments/{pix2pix,cyclegan}.py --workdir=DIR --translate=IN_DIR
       [--direction=AtoB|BtoA] [--checkpoint=STEP] [--out=DIR]
 
@@ -119,6 +120,7 @@ def usage(experiment_file: str, doc: str, *, figures: Sequence[str] = (),
       f"  {run} [--config=...] [--config.FIELD=VALUE ...] --show_config",
       f"  {run} --workdir=DIR [--sample=N] [--evaluate] "
       + (f"[--draw={'|'.join(figures)}] " if figures else "") + "[--export]",
+      f"  {' ' * len(run)} [--interpolate=N [--interpolation=lerp|slerp]]",
       f"  {' ' * len(run)} [--checkpoint=STEP] [--out=DIR] [--sample_seed=S]",
       *([f"  {run} --workdir=DIR --translate=IN_DIR [--direction=AtoB|BtoA] "
          "[--checkpoint=STEP] [--out=DIR]"] if translates else []), "",
@@ -143,6 +145,10 @@ def usage(experiment_file: str, doc: str, *, figures: Sequence[str] = (),
   lines += [
       "  --export                write the generator's weights and how to rebuild it",
       "                          (generator.npz, read by gans_jax.nn.Generator.load)",
+      "  --interpolate=N         decode N paths between random pairs of latents (the VAE:",
+      "                          of test images' codes; conditional: within one class):",
+      "                          interpolation_N_<method>.png (a row per path) and .gif",
+      "  --interpolation=lerp|slerp  straight line (default) or great circle",
   ]
   if translates:
     lines += [
@@ -233,6 +239,8 @@ class Command:
   sample_seed: int | None = None
   translate: str | None = None
   direction: str | None = None
+  interpolate: int | None = None
+  interpolation: str = "lerp"
   allow_config_change: bool = False
   start_over: bool = False
 
@@ -240,7 +248,7 @@ class Command:
   def uses_run(self) -> bool:
     """Whether it uses a trained run instead of training."""
     return bool(self.sample or self.evaluate or self.draw or self.export
-                or self.translate)
+                or self.translate or self.interpolate)
 
 
 def _import_file(path: str, name: str) -> types.ModuleType:
@@ -350,6 +358,11 @@ def _define_flags(flag_values) -> None:
                       **define)
   flags.DEFINE_bool("export", False, "write the trained generator to generator.npz",
                     **define)
+  flags.DEFINE_integer("interpolate", None,
+                       "decode N latent paths of a trained run (grid PNG and GIF)",
+                       lower_bound=1, **define)
+  flags.DEFINE_enum("interpolation", None, ["lerp", "slerp"],
+                    "the path of --interpolate (default lerp)", **define)
   flags.DEFINE_integer("checkpoint", None, "the checkpoint to use (default newest)",
                        lower_bound=0, **define)
   flags.DEFINE_string("out", None, "where to write (default WORKDIR/step_<STEP>)",
@@ -392,20 +405,23 @@ def parse(argv: Sequence[str], *, default_config: str) -> Command:
       evaluate=options.evaluate, draw=options.draw, export=options.export,
       checkpoint=options.checkpoint, out=options.out,
       sample_seed=options.sample_seed, translate=options.translate,
-      direction=options.direction,
+      direction=options.direction, interpolate=options.interpolate,
+      interpolation=options.interpolation or "lerp",
       allow_config_change=options.allow_config_change, start_over=options.start_over)
   if command.uses_run and (command.allow_config_change or command.start_over):
     raise config_lib.ConfigError(
         "flags", "--allow_config_change and --start_over are for training, not "
-        "with --sample, --evaluate, --draw, --export or --translate")
+        "with --sample, --evaluate, --draw, --export, --interpolate or --translate")
   if not command.uses_run:
     for name in ("checkpoint", "out", "sample_seed"):
       if getattr(command, name) is not None:
         raise config_lib.ConfigError(
-            f"--{name}", "applies to --sample, --evaluate, --draw, --export and "
-            "--translate")
+            f"--{name}", "applies to --sample, --evaluate, --draw, --export, "
+            "--interpolate and --translate")
   if command.direction is not None and not command.translate:
     raise config_lib.ConfigError("--direction", "applies to --translate")
+  if options.interpolation is not None and not command.interpolate:
+    raise config_lib.ConfigError("--interpolation", "applies to --interpolate")
 
   base, command.config_sources, command.checks = _load_config(spec)
   if os.path.abspath(spec.partition(":")[0]) != os.path.abspath(default_config):
@@ -495,11 +511,12 @@ def use_run(experiment, command: Command) -> int:
     return _fail(f"{workdir} holds a run of {recorded}; use that experiment")
   try:
     step, state = runs_lib.restore(experiment, config, workdir, step=command.checkpoint)
-    if command.export and isinstance(state, dict):
-      return _fail(f"{workdir} holds one run per {', '.join(state)}: export one "
-                   f"of them, e.g. --workdir={os.path.join(workdir, next(iter(state)))}")
+    if (command.export or command.interpolate) and isinstance(state, dict):
+      return _fail(f"{workdir} holds one run per {', '.join(state)}: "
+                   f"{'export' if command.export else 'interpolate'} one of them, "
+                   f"e.g. --workdir={os.path.join(workdir, next(iter(state)))}")
     generator = (runs_lib.generator(experiment, config, state, step=step)
-                 if command.export else None)
+                 if command.export or command.interpolate else None)
   except (runs_lib.RunError, checkpoint_lib.CheckpointError) as e:
     return _fail(_one_line(e))
   out = command.out or os.path.join(workdir, f"step_{step}")
@@ -516,7 +533,13 @@ def use_run(experiment, command: Command) -> int:
     path = figures[command.draw](config, state, out,
                                  key=keys.make_key(seed, command.draw))
     print(f"{command.draw} of checkpoint {step}: {path}")
-  if generator is not None:
+  if command.interpolate:
+    code = _interpolate(experiment, command, config, state, generator, out,
+                        key=keys.make_key(seed, "interpolate"),
+                        stem=f"interpolation_{command.interpolate}{suffix}", step=step)
+    if code:
+      return code
+  if command.export:
     path = os.path.join(out, "generator.npz")
     generator.save(path)
     print(f"generator of checkpoint {step}: {path} "
@@ -534,6 +557,37 @@ def use_run(experiment, command: Command) -> int:
           f"checkpoint {step}: {translated} (index.html shows them)")
   if command.evaluate:
     experiment.evaluate(config, state, out, step=step)
+  return 0
+
+
+INTERPOLATION_STEPS = 10  # frames of each --interpolate path, ends included
+
+
+def _interpolate(experiment, command: Command, config, state, generator, out: str,
+                 *, key, stem: str, step: int) -> int:
+  """``--interpolate=N``: the experiment's own ``interpolate`` hook where it
+  has one (the VAE: between encoder means of test images), else the generic
+  path between latents drawn as its generator spec's ``inputs`` say
+  (:func:`gans_jax.eval.report.interpolate_generator`)."""
+  import numpy as np
+  from gans_jax.eval import report
+  from gans_jax.train import runs as runs_lib
+
+  method, pairs = command.interpolation, command.interpolate
+  labels = None
+  if hasattr(experiment, "interpolate"):
+    codes, frames = experiment.interpolate(config, state, key, pairs=pairs,
+                                           steps=INTERPOLATION_STEPS, method=method)
+  elif "latent_dim" not in generator.spec["inputs"]:
+    return _fail(f"--interpolate: the generator of "
+                 f"{runs_lib.experiment_name(experiment)} takes no latent codes")
+  else:
+    codes, labels, frames = report.interpolate_generator(
+        generator, key, pairs=pairs, steps=INTERPOLATION_STEPS, method=method)
+  stem = f"{stem}_{method}"
+  paths = report.write_interpolation(np.asarray(frames), out, stem, codes=codes,
+                                     labels=labels)
+  print(f"{pairs} {method} interpolations of checkpoint {step}: {', '.join(paths)}")
   return 0
 
 

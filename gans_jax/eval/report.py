@@ -144,3 +144,89 @@ def translate_folder(translate: Callable[[Any, Any, Any], Any], state: Any,
   write_gallery(out_dir, title=str(in_dir), columns=("image", "input", "output"),
                 rows=rows)
   return outputs
+
+
+# ----------------------------------------------------------- interpolation --
+
+INTERPOLATIONS = ("lerp", "slerp")
+
+
+def interpolate_generator(generator, key, *, pairs: int, steps: int,
+                          method: str = "lerp"):
+  """Frames of a generator along paths between ``pairs`` random pairs of
+  latents: ``--interpolate`` for any generator whose spec's ``inputs`` name a
+  ``latent_dim`` (:class:`gans_jax.nn.Generator`).
+
+  The endpoints are drawn as the generator was trained
+  (:meth:`gans_jax.nn.Generator.latent`), the path is
+  :func:`gans_jax.eval.interpolation.lerp` or ``slerp`` (``method``), and a
+  class-conditional generator (``inputs['num_classes']``) keeps one class
+  along each path, pair ``i`` a random class.
+
+  Args:
+    generator: a :class:`gans_jax.nn.Generator`.
+    key: the PRNG key of the endpoints (and classes, and a train-mode
+      generator's dropout).
+    pairs: number of paths.
+    steps: frames per path, both endpoints included.
+    method: ``'lerp'`` or ``'slerp'``.
+
+  Returns:
+    ``(codes, labels, frames)``: latents ``(steps, pairs, D)``, the class of
+    each pair ``(pairs,)`` or None, and outputs ``(steps, pairs, ...)``;
+    frame 0 is the generator's output at the first endpoint, the last at the
+    second.
+
+  Raises:
+    ValueError: the generator takes no latent codes, or ``method`` is unknown.
+  """
+  import jax
+  from gans_jax.eval import interpolation
+
+  if method not in INTERPOLATIONS:
+    raise ValueError(f"--interpolation must be one of {INTERPOLATIONS}, got {method!r}")
+  key_ends, key_labels, key_call = jax.random.split(key, 3)
+  ends = generator.latent(key_ends, 2 * pairs)
+  path = {"lerp": interpolation.lerp, "slerp": interpolation.slerp}[method]
+  codes = path(ends[:pairs], ends[pairs:], steps)
+  num_classes = generator.spec["inputs"].get("num_classes")
+  labels = (None if not num_classes else
+            jax.random.randint(key_labels, (pairs,), 0, num_classes))
+  inputs = [codes.reshape(steps * pairs, -1)]
+  if labels is not None:
+    inputs.append(np.tile(np.asarray(labels), steps))
+  call_key = key_call if generator.spec["mode"] == "train" else None
+  frames = np.asarray(generator(*inputs, key=call_key))
+  return codes, labels, frames.reshape(steps, pairs, *frames.shape[1:])
+
+
+def write_interpolation(frames: np.ndarray, out: str, stem: str,
+                        **arrays) -> list[str]:
+  """Writes frames ``(steps, pairs, ...)`` as ``OUT/STEM.npz`` (``frames``
+  and ``arrays``, e.g. the latents) and a picture: for images, ``STEM.png``,
+  a row per pair and a column per frame, and ``STEM.gif``, one grid of all
+  pairs per frame; for 2-D points, ``STEM.png``, the paths' points.
+
+  Returns:
+    The files written.
+  """
+  from gans_jax.eval import images as image_eval
+  from gans_jax.eval import interpolation
+  from gans_jax.eval import plots
+
+  frames = np.asarray(frames)
+  steps, pairs = frames.shape[:2]
+  os.makedirs(out, exist_ok=True)
+  paths = [os.path.join(out, f"{stem}.npz"), os.path.join(out, f"{stem}.png")]
+  np.savez_compressed(paths[0], frames=frames,
+                      **{k: np.asarray(v) for k, v in arrays.items() if v is not None})
+  if frames.ndim == 5:
+    rows = np.swapaxes(frames, 0, 1).reshape(pairs * steps, *frames.shape[2:])
+    image_eval.save_image_grid(paths[1], rows, nrow=steps)
+    grids = [image_eval.image_grid(frame, nrow=int(np.ceil(np.sqrt(pairs))))
+             for frame in frames]
+    paths.append(interpolation.save_gif(np.stack(grids), os.path.join(out, f"{stem}.gif"),
+                                        value_range=(0, 255)))
+  else:
+    plots.plot_points(paths[1], frames.reshape(steps * pairs, -1), title=stem)
+  return paths

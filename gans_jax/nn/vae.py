@@ -173,16 +173,22 @@ class VAEDecoder(nnx.Module):
                              rngs=rngs)
 
   def __call__(self, z: Array, labels: Array | None = None, *,
-               rngs: Array | nnx.Rngs | None = None) -> Array:
+               rngs: Array | nnx.Rngs | None = None,
+               images: bool = False) -> Array:
     """Maps z (B, latent_dim) to Bernoulli logits or Gaussian means.
 
     Args:
       z: latent codes.
       labels: must be None (the decoder is unconditional).
       rngs: unused (no dropout); accepted for the common call signature.
+      images: return :meth:`images` mapped from ``[0, 1]`` to ``[-1, 1]``
+        (clipped), the range of the other generators' tanh outputs, instead
+        of the raw logits or means: how a trained VAE is sampled and
+        exported (a generator spec's ``call``).
 
     Returns:
-      (B, *output_shape) float32: logits or means, by ``likelihood``.
+      (B, *output_shape) float32: logits or means, by ``likelihood``; or
+      images in ``[-1, 1]``.
     """
     del rngs
     _check_unconditional(labels, "VAEDecoder")
@@ -190,7 +196,12 @@ class VAEDecoder(nnx.Module):
     for layer in self.hidden:
       h = self.activation(layer(h))
     out = self.output(h).astype(jnp.float32)
-    return out.reshape(z.shape[0], *self.output_shape)
+    out = out.reshape(z.shape[0], *self.output_shape)
+    if images:
+      expected = (jax.nn.sigmoid(out) if self.likelihood == "bernoulli"
+                  else out)
+      return jnp.clip(2.0 * expected - 1.0, -1.0, 1.0)
+    return out
 
   def images(self, z: Array) -> Array:
     """The expected image under :math:`p(x \\mid z)`: ``sigmoid(logits)`` for

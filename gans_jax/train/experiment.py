@@ -38,6 +38,15 @@ Optional:
 ``translators(config) -> dict[str, translate]``
   Image-to-image experiments: ``{direction: translate(state, images, key)}``
   for ``--translate``.
+``interpolate(config, state, key, *, pairs, steps, method) -> (codes, frames)``
+  The endpoints of ``--interpolate`` chosen by the experiment instead of
+  drawn from the generator's latent distribution (the VAE: the encoder
+  means of two test images): ``codes`` ``(steps, pairs, D)`` along
+  ``method`` ('lerp' or 'slerp', :mod:`gans_jax.eval.interpolation`),
+  ``frames`` ``(steps, pairs, ...)`` their outputs, frame 0 and the last
+  the outputs at the two endpoints. Without it, any generator whose
+  spec's ``inputs`` name a ``latent_dim`` is interpolated by
+  :func:`gans_jax.eval.report.interpolate_generator`.
 ``subruns(config) -> dict[str, ConfigDict]``
   A run made of independent runs (one per divergence, say), each trained in
   ``workdir/<name>``.
@@ -54,7 +63,7 @@ import ml_collections
 
 REQUIRED = ("validate", "create_state", "make_train_step", "make_sampler",
             "train_and_evaluate", "evaluate", "generator_spec")
-OPTIONAL = ("FIGURES", "translators", "subruns")
+OPTIONAL = ("FIGURES", "translators", "interpolate", "subruns")
 
 
 class Experiment(Protocol):
