@@ -65,9 +65,10 @@ Settings of the authors' code (erictzeng/adda: ``scripts/svhn-mnist.sh``,
 - Source training: Adam, learning rate 1e-3 (TF's default betas), batch 128,
   10,000 steps. Adaptation: Adam 2e-4, beta1 0.5, batch 128, 10,000 steps.
 - Scaled to the data: images at 16 px (the code's LeNet takes 28; the digits
-  are 8x8 at heart, so 16 px loses nothing and costs a sixth), and 1,500 +
+  are 8x8 at heart, so 16 px loses nothing and costs a sixth), and 1,000 +
   1,500 steps instead of 10,000 + 10,000 (1,297 training images per domain:
-  1,500 steps of 128 are about 150 epochs). The ``paper`` preset has 28 px
+  1,000 steps of 128 are about 100 epochs; the source classifier fits its
+  training set within 200). The ``paper`` preset has 28 px
   and 10,000 + 10,000.
 - The adversary judges the encoder's 500 features, as the paper's figure and
   text say; the authors' code feeds it the 10 logits of fc4 and adapts fc4
@@ -485,7 +486,8 @@ def draw_features(config: ml_collections.ConfigDict, state, directory: str,
     ax.set_title(title)
     ax.set_xlabel("PC 1")
   axes[0].set_ylabel("PC 2")
-  axes[0].legend(loc="best", fontsize=8)
+  for handle in axes[0].legend(loc="best", fontsize=8).legend_handles:
+    handle.set_color("0.3")
   fig.suptitle("ADDA digits: PCA of encoder features, colour = digit", fontsize=10)
   fig.tight_layout()
   os.makedirs(directory, exist_ok=True)

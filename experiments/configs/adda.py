@@ -4,11 +4,13 @@ Presets (``--config=experiments/configs/adda.py:PRESET``):
   hand_to_font  ADDA (Tzeng et al. 2017, arXiv 1702.05464) from the built-in
                 handwritten digits (labelled) to the typeset digits
                 (unlabelled), LeNet at 16 px, the authors' optimisers,
-                steps scaled to 1,297 training images (default)
+                steps scaled to 1,297 training images: 1,000 source
+                steps and 1,500 adaptation steps of 128 (default)
   font_to_hand  the same, the other way round
   dann          DANN (Ganin et al. 2016, arXiv 1505.07818) on the same
-                digits: gradient reversal with the paper's lambda_p and
-                learning-rate schedule (``data.direction`` picks the way)
+                digits, hand -> font: gradient reversal with the paper's
+                lambda_p and learning-rate schedule
+  dann_font_to_hand  DANN, font -> hand
   paper         the authors' settings unscaled: LeNet at 28 px, 10,000
                 source steps and 10,000 adaptation steps of batch 128
                 (for a machine with time; still these digits: MNIST/USPS
@@ -26,7 +28,8 @@ from gans_jax.train import config as config_lib
 from gans_jax.train.config import (boolean, field, fraction, non_negative,
                                    one_of, positive, positive_int)
 
-PRESETS = ("hand_to_font", "font_to_hand", "dann", "paper", "smoke")
+PRESETS = ("hand_to_font", "font_to_hand", "dann", "dann_font_to_hand", "paper",
+           "smoke")
 DIRECTIONS = ("hand_to_font", "font_to_hand")
 METHODS = ("adda", "dann")
 
@@ -53,7 +56,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   )
   c.adda = config_lib.section(
       method=field("adda", one_of(*METHODS)),   # what the adaptation phase trains
-      source_steps=field(1500, positive_int),   # phase 1: source (and target-
+      source_steps=field(1000, positive_int),   # phase 1: source (and target-
                                                 # supervised) classifiers; 10,000
       adapt_steps=field(1500, positive_int),    # phase 2: adaptation; 10,000
   )
@@ -70,16 +73,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       dann_gamma=field(10.0, non_negative),        # lambda_p's gamma (10)
   )
   c.train = config_lib.train_defaults(
-      num_steps=3000, batch_size=128, log_every=100, checkpoint_every=1500,
+      num_steps=2500, batch_size=128, log_every=100, checkpoint_every=500,
       sample_every=0, steps_per_call=1)   # convolutions: 1 (see train_defaults)
   c.eval = config_lib.section(
       num_examples=field(300, positive_int),  # target test images scored
                                               # (the test split has 300)
       figure=field(True, boolean),            # features_pca.png at the end
   )
-  if preset == "font_to_hand":
+  if preset in ("font_to_hand", "dann_font_to_hand"):
     c.data.direction = "font_to_hand"
-  if preset == "dann":
+  if preset.startswith("dann"):
     c.adda.method = "dann"
   if preset == "paper":
     c.data.image_size = 28
