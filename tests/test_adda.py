@@ -80,21 +80,23 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, flag, field):
 
 # ------------------------------------------------ stage 2 at smoke size --
 
-def _smoke(method="adda", **optim):
+ADAPT_STEPS = 8
+
+
+@pytest.fixture(scope="module", params=["adda", "dann"])
+def stage2(request):
+  """``(config, state as stage 2 starts, its batches, its jitted step)`` of
+  each method at smoke size (DANN without momentum, so that one SGD step
+  moves each parameter by -mu_0 times its gradient), after one stage-1 step
+  so that the source encoder differs from the target's own initialisation."""
   config = adda_config.get_config("smoke")
-  config.adda.method = method
-  config.optim.update(optim)
-  return config
-
-
-def _entered(config):
-  """The state as stage 2 starts (after a stage-1 step, so that the source
-  encoder differs from the target encoder's own initialisation)."""
+  config.adda.update(method=request.param, adapt_steps=ADAPT_STEPS)
+  config.optim.dann_momentum = 0.0
   state = adda.create_state(config)
   source_phase, adapt_phase = adda.phases(config)
   state, _ = jax.jit(source_phase.step_fn)(
       state, source_phase.data.get_batch(0), jax.random.key(0))
-  return adapt_phase.enter(state), adapt_phase
+  return config, adapt_phase.enter(state), adapt_phase.data, jax.jit(adapt_phase.step_fn)
 
 
 def _with_target_labels(batch, seed):
@@ -102,16 +104,14 @@ def _with_target_labels(batch, seed):
   return {**batch, "target_labels": labels.astype(np.int32)}
 
 
-@pytest.mark.parametrize("method", ["adda", "dann"])
-def test_adaptation_never_sees_target_labels_nor_moves_the_source_model(method):
-  config = _smoke(method)
-  state, phase = _entered(config)
+def test_adaptation_never_sees_target_labels_nor_moves_the_source_model(stage2):
+  config, state, data, step = stage2
+  method = config.adda.method
   if method == "adda":   # M_t starts as a copy of M_s
     assert _equal(state.target_encoder, state.source_encoder)
-  batch = phase.data.get_batch(1)
+  batch = data.get_batch(1)
   assert "target_labels" not in batch
   assert ("source_labels" in batch) == (method == "dann")
-  step = jax.jit(phase.step_fn)
   key = jax.random.key(1)
   new, _ = step(state, batch, key)
   for player in SOURCE_PLAYERS:
@@ -125,17 +125,19 @@ def test_adaptation_never_sees_target_labels_nor_moves_the_source_model(method):
       np.testing.assert_array_equal(a, b)
 
 
-def test_the_dann_step_reverses_the_domain_gradient_by_lambda_p():
-  # momentum 0: one SGD step moves each parameter by -mu_0 * gradient.
-  config = _smoke("dann", dann_momentum=0.0)
-  config.adda.adapt_steps = 8
-  state, phase = _entered(config)
+def _dann(stage2):
+  if stage2[0].adda.method != "dann":
+    pytest.skip("DANN only")
+  return stage2
+
+
+def test_the_dann_step_reverses_the_domain_gradient_by_lambda_p(stage2):
+  config, state, data, step = _dann(stage2)
   group = "+".join(adda.DANN)
   # Two updates done of eight: p = 0.25 (a schedule run backwards gives 0.75).
   state = state.replace(updates={**state.updates, group: jnp.asarray(2, jnp.int32)})
-  step_fn = adda.make_train_step(config, "adapt")
-  batch = phase.data.get_batch(1)
-  new, metrics = jax.jit(step_fn)(state, batch, jax.random.key(0))
+  batch = data.get_batch(1)
+  new, metrics = step(state, batch, jax.random.key(0))
   lam = 2 / (1 + np.exp(-10 * 0.25)) - 1
   np.testing.assert_allclose(metrics["lambda"], lam, rtol=1e-6)
 
@@ -153,8 +155,8 @@ def test_the_dann_step_reverses_the_domain_gradient_by_lambda_p():
     return class_loss, domain_loss
 
   params = [state.player(p).params for p in adda.DANN]
-  g_class = jax.grad(lambda *p: losses(*p)[0], argnums=(0, 1, 2))(*params)
-  g_domain = jax.grad(lambda *p: losses(*p)[1], argnums=(0, 1, 2))(*params)
+  g_class, g_domain = jax.jit(lambda *p: [
+      jax.grad(lambda *q: losses(*q)[i], argnums=(0, 1, 2))(*p) for i in (0, 1)])(*params)
   mu = config.optim.dann_learning_rate
   # G_f descends L_y and ascends lambda L_d; G_y and G_d descend their own.
   expected = {
@@ -168,17 +170,14 @@ def test_the_dann_step_reverses_the_domain_gradient_by_lambda_p():
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_dann_lambda_and_learning_rate_follow_the_progress_forwards():
-  config = _smoke("dann", dann_momentum=0.0)
-  config.adda.adapt_steps = 10
-  state, phase = _entered(config)
-  step = jax.jit(adda.make_train_step(config, "adapt"))
+def test_dann_lambda_and_learning_rate_follow_the_progress_forwards(stage2):
+  config, state, data, step = _dann(stage2)
   lambdas = []
   for i in range(3):
-    state, metrics = step(state, phase.data.get_batch(1 + i), jax.random.key(i))
+    state, metrics = step(state, data.get_batch(1 + i), jax.random.key(i))
     lambdas.append(float(metrics["lambda"]))
-  np.testing.assert_allclose(lambdas, [2 / (1 + np.exp(-10 * p)) - 1
-                                       for p in (0.0, 0.1, 0.2)], rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(lambdas, [2 / (1 + np.exp(-10 * i / ADAPT_STEPS)) - 1
+                                       for i in range(3)], rtol=1e-5, atol=1e-7)
   # The optimiser's rate at update c is mu_0 / (1 + 10 c / steps)^0.75.
   tx = adda.dann_optimizer(config)
   params = jnp.zeros(())
@@ -187,5 +186,5 @@ def test_dann_lambda_and_learning_rate_follow_the_progress_forwards():
   for _ in range(4):
     update, opt_state = tx.update(jnp.ones(()), opt_state, params)
     rates.append(-float(update))
-  np.testing.assert_allclose(rates, [0.01 / (1 + 10 * c / 10) ** 0.75 for c in range(4)],
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      rates, [0.01 / (1 + 10 * c / ADAPT_STEPS) ** 0.75 for c in range(4)], rtol=1e-5)
