@@ -21,10 +21,11 @@ from experiment_runs import environment, run_experiment
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # experiment -> its smoke preset and overrides: every experiment of the
 # contract (experiments.EXPERIMENTS) but the image translators (tested in
-# test_translation_runs.py), f-GAN's images preset standing for its mixture
-# (a run per divergence, tested below).
+# test_translation_runs.py) and domain adaptation, whose exported network is
+# an encoder with no latent (tested in test_adda.py), f-GAN's images preset
+# standing for its mixture (a run per divergence, tested below).
 SMOKE = {name: ("smoke", {}) for name in experiments.EXPERIMENTS
-         if name not in ("pix2pix", "cyclegan")}
+         if name not in ("pix2pix", "cyclegan", "adda")}
 SMOKE.update(wgan=("smoke", {"eval.quality_every": 0}), fgan=("smoke_images", {}))
 NUM = 5
 
