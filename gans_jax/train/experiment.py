@@ -41,6 +41,10 @@ Optional:
 ``subruns(config) -> dict[str, ConfigDict]``
   A run made of independent runs (one per divergence, say), each trained in
   ``workdir/<name>``.
+``decode(config, tokens) -> list[str]``
+  Experiments whose samples are token sequences (``(N, L)`` ints): each
+  row as a line of text, which ``--sample`` prints and writes to a ``.txt``
+  (without it the rows are written as token ids).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ import ml_collections
 
 REQUIRED = ("validate", "create_state", "make_train_step", "make_sampler",
             "train_and_evaluate", "evaluate", "generator_spec")
-OPTIONAL = ("FIGURES", "translators", "subruns")
+OPTIONAL = ("FIGURES", "translators", "subruns", "decode")
 
 
 class Experiment(Protocol):
