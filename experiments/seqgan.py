@@ -18,7 +18,8 @@ weights N(0, 0.1^2)) is scored by
 The algorithm (Algorithm 1), one phase of the run each:
 
 1. pre-train :math:`G_\theta` by maximum likelihood (teacher forcing)
-   for ``gan.pretrain_steps`` minibatches;
+   for ``gan.pretrain_steps`` steps of ``gan.mle_updates`` minibatches each
+   (one generator update per minibatch);
 2. pre-train the CNN discriminator :math:`D_\phi` (the official filter widths
    1..10, 15, 20, a highway layer, dropout) on real minibatches against
    fresh samples of :math:`G_\theta` for ``gan.d_pretrain_steps`` minibatches
@@ -47,8 +48,9 @@ one-hot), and the generator descends the non-saturating loss
 feeds and scores the one-hot :math:`\mathrm{onehot}(\arg\max y)` with the soft
 sample's gradient. :math:`\tau = \max(\tau_{\min}, \tau_0 e^{-r s})` over the
 game's steps ``s`` (Jang et al.'s schedule). ``gan.method='mle'`` is the
-baseline: teacher forcing for every step, as many generator updates as the
-GAN methods make (pre-training plus the game).
+baseline: teacher forcing for every step (``gan.mle_updates`` generator
+updates each), as many generator updates as the GAN methods make
+(pre-training plus the game).
 
 Departures from the paper and the official code (LantaoYu/SeqGAN), all for a
 2-core CPU except where said:
@@ -59,7 +61,7 @@ Departures from the paper and the official code (LantaoYu/SeqGAN), all for a
   paper's); the ``paper`` preset restores 5,000. NLL values are therefore of
   the paper's kind, not comparable number for number.
 - Pre-training is 1,500 minibatches of 64 (about 10 epochs; paper 120
-  epochs), the discriminator's 150 minibatches (paper 50 rounds of 3 epochs
+  epochs), run as 150 steps of 10 updates, the discriminator's 150 minibatches (paper 50 rounds of 3 epochs
   over 10,000 + 10,000 sequences), and the game 150 generator updates
   (paper 200) with 3 discriminator minibatches each (paper 5 rounds of 3
   epochs, about 4,700 minibatches); every discriminator minibatch draws its
@@ -307,10 +309,16 @@ def make_train_step(config: ml_collections.ConfigDict, phase: str = "adversarial
 
   def pretrain_generator_step(state, batch, key):
     del key
-    state, loss = gj.train.update(
-        state, "generator", lambda p: mle_loss(state.generator.module(params=p),
-                                               batch["tokens"]))
-    return state, {"mle_loss": loss, "generator_updates": state.step}
+
+    def one(state, tokens):
+      return gj.train.update(
+          state, "generator", lambda p: mle_loss(state.generator.module(params=p),
+                                                 tokens))
+
+    # gan.mle_updates minibatches, one generator update each (a lax.scan:
+    # an LSTM's gradients run fast in a loop, unlike D's convolutions).
+    state, losses = jax.lax.scan(one, state, _microbatches(batch))
+    return state, {"mle_loss": losses.mean(), "generator_updates": state.step}
 
   def pretrain_discriminator_step(state, batch, key):
     state, d_loss = _discriminator_updates(
@@ -352,7 +360,7 @@ def make_train_step(config: ml_collections.ConfigDict, phase: str = "adversarial
 
 
 def _microbatches(batch):
-  """The adversarial step's real minibatches as (d_steps, B, T)."""
+  """A step's real minibatches as (k, B, T) (k = gan.d_steps or gan.mle_updates)."""
   tokens = batch["tokens"]
   return tokens if tokens.ndim == 3 else tokens[None]
 
@@ -371,13 +379,18 @@ def make_phases(config: ml_collections.ConfigDict) -> list:
   g, t = config.gan, config.train
   data = training_sequences(config)
   batches = sequence_data.SequenceBatches(data, batch_size=t.batch_size, seed=t.seed)
+  mle = sequence_data.SequenceBatches(data, batch_size=t.batch_size, seed=t.seed,
+                                      num_microbatches=g.mle_updates)
+  mle_axis = 1 if g.mle_updates > 1 else 0
   if g.method == "mle":
-    return [gj.train.Phase("mle", t.num_steps, make_train_step(config, "mle"), batches)]
+    return [gj.train.Phase("mle", t.num_steps, make_train_step(config, "mle"), mle,
+                           batch_axis=mle_axis)]
   game = sequence_data.SequenceBatches(data, batch_size=t.batch_size, seed=t.seed,
                                        num_microbatches=g.d_steps)
   phases = [
       gj.train.Phase("pretrain_generator", g.pretrain_steps,
-                     make_train_step(config, "pretrain_generator"), batches),
+                     make_train_step(config, "pretrain_generator"), mle,
+                     batch_axis=mle_axis),
       gj.train.Phase("pretrain_discriminator", g.d_pretrain_steps,
                      make_train_step(config, "pretrain_discriminator"), batches),
       gj.train.Phase("adversarial", t.num_steps - g.pretrain_steps - g.d_pretrain_steps,

@@ -57,7 +57,7 @@ def test_the_smoke_run_scores_its_samples_under_the_oracle_and_samples_text(
   records = [json.loads(l) for l in open(trained / "metrics.jsonl")]
   curve = [(r["step"], r["generator_updates"]) for r in records
            if "eval/curve_nll_oracle" in r]
-  assert curve == [(1, 1), (2, 2)]  # one MLE update, then one REINFORCE update
+  assert curve == [(1, 2), (2, 3)]  # two MLE updates, then one REINFORCE update
   assert any("mean_reward" in r for r in records)
   assert (trained / "learning_curve.png").stat().st_size > 0
   assert len(open(trained / "samples.txt").read().splitlines()) == 64
@@ -143,7 +143,9 @@ def test_the_phases_give_the_mle_baseline_as_many_generator_updates():
   game = seqgan_config.get_config("seqgan")
   mle = seqgan_config.get_config("mle")
   g = game.gan
-  assert mle.train.num_steps == game.train.num_steps - g.d_pretrain_steps
+  adversarial = game.train.num_steps - g.pretrain_steps - g.d_pretrain_steps
+  assert (mle.train.num_steps * mle.gan.mle_updates
+          == g.pretrain_steps * g.mle_updates + adversarial)
   names = [(p.name, p.num_steps) for p in seqgan.make_phases(_config())]
   assert names == [("pretrain_generator", 1), ("adversarial", 1)]
 

@@ -33,8 +33,9 @@ PRESETS = ("seqgan", "mle", "gumbel", "gumbel_soft", "paper", "smoke")
 PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 
-# Scaled-down run lengths of the CPU presets (in minibatches of 64).
-PRETRAIN_STEPS = 1500      # G's MLE steps (~10 epochs of 10,000; paper 120)
+# Scaled-down run lengths of the CPU presets (steps of the loop).
+MLE_UPDATES = 10           # G's MLE updates (minibatches of 64) in one step
+PRETRAIN_STEPS = 150       # G's MLE steps: 1,500 updates (~10 epochs; paper 120)
 D_PRETRAIN_STEPS = 150     # D's steps on real vs generated before the game
 ADVERSARIAL_STEPS = 150    # generator updates of the game (paper 200)
 
@@ -66,6 +67,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       # gumbel: a GAN through Gumbel-softmax samples
       method=field("seqgan", one_of("mle", "seqgan", "gumbel")),
       pretrain_steps=field(PRETRAIN_STEPS, non_negative_int),      # G's MLE steps
+      mle_updates=field(MLE_UPDATES, positive_int),  # G updates in one MLE step
       d_pretrain_steps=field(D_PRETRAIN_STEPS, non_negative_int),  # D's, before the game
       d_steps=field(3, positive_int),             # D updates per generator update
                                                   # (official: 5 x 3 epochs)
@@ -88,19 +90,20 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       steps_per_call=1)
   c.eval = config_lib.section(
       num_samples=field(10_000, positive_int),    # sequences scored (paper 10,000)
-      curve_every=field(50, non_negative_int),    # steps between NLL_oracle points (0: none)
+      curve_every=field(10, non_negative_int),    # steps between NLL_oracle points (0: none)
       curve_samples=field(1000, positive_int),    # sequences per curve point
   )
   if preset == "mle":
     c.gan.method = "mle"
-    c.train.num_steps = PRETRAIN_STEPS + ADVERSARIAL_STEPS
+    # as many generator updates as seqgan's 1,500 + 150
+    c.train.num_steps = PRETRAIN_STEPS + ADVERSARIAL_STEPS // MLE_UPDATES
   if preset in ("gumbel", "gumbel_soft"):
     c.gan.method = "gumbel"
     c.gan.straight_through = preset == "gumbel"
   if preset == "paper":
     c.data.vocab_size = 5000
     c.model.update(d_embedding_dim=64, d_num_filters=PAPER_NUM_FILTERS)
-    c.gan.update(pretrain_steps=120 * 157, d_pretrain_steps=50 * 3 * 313,
+    c.gan.update(pretrain_steps=120 * 157, mle_updates=1, d_pretrain_steps=50 * 3 * 313,
                  d_steps=5 * 3 * 313, num_rollouts=16)
     c.train.update(num_steps=120 * 157 + 50 * 3 * 313 + 200, log_every=10,
                    checkpoint_every=1000, steps_per_call=1)
@@ -109,7 +112,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.data.update(vocab_size=30, length=6, num_sequences=64, num_test=32)
     c.model.update(embedding_dim=4, hidden_dim=4, d_embedding_dim=4,
                    d_filter_sizes=(1, 2, 6), d_num_filters=(2, 2, 2))
-    c.gan.update(pretrain_steps=1, d_pretrain_steps=0, d_steps=1, num_rollouts=2)
+    c.gan.update(pretrain_steps=1, mle_updates=2, d_pretrain_steps=0, d_steps=1,
+                 num_rollouts=2)
     c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2,
                    steps_per_call=1)
     c.eval.update(num_samples=64, curve_every=1, curve_samples=16)
