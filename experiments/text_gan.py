@@ -42,7 +42,7 @@ as many *training* lines as the floor a perfect model would reach.
 Departures from the official ``gan_language.py`` (the Billion Word
 benchmark, 200,000 iterations of width 512 and 10 critic steps), all for a
 2-core CPU: this corpus instead of the Billion Word benchmark (no
-download); width 32, 5 critic steps per generator step and 1,000 generator
+download); width 32, 5 critic steps per generator step and 500 generator
 steps; the ``paper`` preset restores width 512, 10 critic steps and
 200,000 iterations. The LSTM baseline is not in the paper.
 

@@ -36,8 +36,8 @@ PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 # Scaled-down run lengths of the CPU presets (steps of the loop).
 MLE_UPDATES = 10           # G's MLE updates (minibatches of 64) in one step
 PRETRAIN_STEPS = 150       # G's MLE steps: 1,500 updates (~10 epochs; paper 120)
-D_PRETRAIN_STEPS = 150     # D's steps on real vs generated before the game
-ADVERSARIAL_STEPS = 150    # generator updates of the game (paper 200)
+D_PRETRAIN_STEPS = 100     # D's steps on real vs generated before the game
+ADVERSARIAL_STEPS = 100    # generator updates of the game (paper 200)
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:

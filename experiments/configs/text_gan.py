@@ -52,7 +52,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       b1=field(0.5, fraction), b2=field(0.9, fraction),  # official (0.5, 0.9)
   )
   c.train = config_lib.train_defaults(
-      num_steps=1000, batch_size=64, log_every=50, checkpoint_every=500,
+      num_steps=500, batch_size=64, log_every=50, checkpoint_every=250,
       sample_every=0, steps_per_call=1)
   c.eval = config_lib.section(
       num_samples=field(1000, positive_int),      # generated lines scored
