@@ -61,11 +61,12 @@ Departures from the paper and the official code (LantaoYu/SeqGAN), all for a
   paper's); the ``paper`` preset restores 5,000. NLL values are therefore of
   the paper's kind, not comparable number for number.
 - Pre-training is 1,500 minibatches of 64 (about 10 epochs; paper 120
-  epochs), run as 150 steps of 10 updates, the discriminator's 100 minibatches (paper 50 rounds of 3 epochs
-  over 10,000 + 10,000 sequences), and the game 100 generator updates
-  (paper 200) with 3 discriminator minibatches each (paper 5 rounds of 3
-  epochs, about 4,700 minibatches); every discriminator minibatch draws its
-  own negatives, where the official code draws 10,000 per round.
+  epochs), run as 150 steps of 10 updates; the discriminator's is 100
+  minibatches (paper 50 rounds of 3 epochs over 10,000 + 10,000
+  sequences), and the game 100 generator updates (paper 200) with 3
+  discriminator minibatches each (paper 5 rounds of 3 epochs, about 4,700
+  minibatches); every discriminator minibatch draws its own negatives,
+  where the official code draws 10,000 per round.
 - 4 Monte-Carlo rollouts per prefix (paper 16); the discriminator has the
   paper's filter widths with an eighth of its filters (at least 10 per
   width) and a 32-wide embedding (paper 64).

@@ -114,6 +114,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
                    d_filter_sizes=(1, 2, 6), d_num_filters=(2, 2, 2))
     c.gan.update(pretrain_steps=1, mle_updates=2, d_pretrain_steps=0, d_steps=1,
                  num_rollouts=2)
+    c.optim.g_learning_rate = 0.3  # so that one step changes the samples
     c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2,
                    steps_per_call=1)
     c.eval.update(num_samples=64, curve_every=1, curve_samples=16)

@@ -69,6 +69,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.data.length = 8
     c.model.update(latent_dim=4, features=4, num_blocks=1)
     c.gan.n_critic = 2
+    c.optim.learning_rate = 0.03  # so that one step changes the samples
     c.train.update(num_steps=2, batch_size=8, log_every=1, checkpoint_every=2)
     c.eval.num_samples = 32
   return c
