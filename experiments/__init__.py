@@ -8,5 +8,6 @@
 # configs/<name>.py), or code the experiments share. The tests fail when a
 # module is in neither, so a new experiment cannot be missed.
 EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "fgan", "pix2pix", "cyclegan",
-               "progan", "template", "improved_gan", "unrolled_gan", "vae", "adda")
+               "progan", "template", "improved_gan", "unrolled_gan", "vae", "adda",
+               "seqgan", "text_gan")
 SHARED = ("common", "translation")

@@ -27,6 +27,7 @@ saves a checkpoint and exits with code 0.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import os
@@ -42,6 +43,9 @@ from gans_jax.train import experiment as experiment_lib
 TrainFn = Callable[[ml_collections.ConfigDict, str], Any]
 
 EXIT_BAD_INPUT = 2
+# The sequences --sample prints of an experiment whose samples are token
+# sequences (all of them go to the .txt file).
+SHOWN_SEQUENCES = 10
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
 
 
@@ -526,8 +530,15 @@ def use_run(experiment, command: Command) -> int:
   if command.sample:
     samples = runs_lib.sample(experiment, config, state, command.sample,
                               key=keys.make_key(seed, "sample"))
-    paths = report.write_samples(samples, out, f"samples_{command.sample}{suffix}",
-                                 f"{config.get('name', '')}, step {step}")
+    decode = getattr(experiment, "decode", None)
+    paths = report.write_samples(
+        samples, out, f"samples_{command.sample}{suffix}",
+        f"{config.get('name', '')}, step {step}",
+        decode=None if decode is None else functools.partial(decode, config))
+    for path in paths:
+      if path.endswith(".txt"):  # token sequences: show the first ones
+        with open(path, encoding="utf-8") as f:
+          print("".join(f.readlines()[:SHOWN_SEQUENCES]), end="")
     print(f"{command.sample} samples of checkpoint {step}: {', '.join(paths)}")
   if command.draw:
     path = figures[command.draw](config, state, out,

@@ -50,20 +50,25 @@ def write_gallery(directory: str, *, title: str, columns: Sequence[str],
 
 
 def write_samples(samples: np.ndarray | Mapping[str, np.ndarray], out: str,
-                  stem: str, title: str) -> list[str]:
-  """Writes samples as ``OUT/STEM.npz`` and a picture of each set.
+                  stem: str, title: str, *,
+                  decode: Callable[[np.ndarray], list[str]] | None = None
+                  ) -> list[str]:
+  """Writes samples as ``OUT/STEM.npz`` and a picture or text of each set.
 
   Images (``[N, H, W, C]``) become a grid of the first
-  :data:`SAMPLE_GRID_LIMIT`; points (``[N, D]``) a scatter plot.
+  :data:`SAMPLE_GRID_LIMIT`; token sequences (``[N, L]`` integers) a text
+  file, one sequence a line, as ``decode`` writes them (token ids by
+  default); points (``[N, D]`` floats) a scatter plot.
 
   Args:
     samples: an array, or name -> array (one picture each, ``STEM_NAME.png``).
     out: the folder to write in.
     stem: the files' name without extension.
     title: the plots' title (each set's name is appended).
+    decode: token sequences ``(N, L)`` to lines of text.
 
   Returns:
-    The ``.npz`` and then the pictures.
+    The ``.npz`` and then the pictures (or ``.txt`` files).
   """
   from gans_jax.eval import images as image_eval
   from gans_jax.eval import plots
@@ -72,12 +77,19 @@ def write_samples(samples: np.ndarray | Mapping[str, np.ndarray], out: str,
   paths = [os.path.join(out, f"{stem}.npz")]
   np.savez_compressed(paths[0], **{name or "samples": s for name, s in named.items()})
   for name, s in named.items():
-    png = os.path.join(out, f"{stem}_{name}.png" if name else f"{stem}.png")
+    base = os.path.join(out, f"{stem}_{name}" if name else stem)
+    if s.ndim == 2 and np.issubdtype(s.dtype, np.integer):
+      lines = (decode(s) if decode is not None
+               else [" ".join(map(str, row)) for row in s])
+      with open(f"{base}.txt", "w", encoding="utf-8") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+      paths.append(f"{base}.txt")
+      continue
     if s.ndim == 4:
-      image_eval.save_image_grid(png, s[:SAMPLE_GRID_LIMIT])
+      image_eval.save_image_grid(f"{base}.png", s[:SAMPLE_GRID_LIMIT])
     else:
-      plots.plot_points(png, s, title=f"{title} {name}".strip())
-    paths.append(png)
+      plots.plot_points(f"{base}.png", s, title=f"{title} {name}".strip())
+    paths.append(f"{base}.png")
   return paths
 
 

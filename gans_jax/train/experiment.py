@@ -50,6 +50,10 @@ Optional:
 ``subruns(config) -> dict[str, ConfigDict]``
   A run made of independent runs (one per divergence, say), each trained in
   ``workdir/<name>``.
+``decode(config, tokens) -> list[str]``
+  Experiments whose samples are token sequences (``(N, L)`` ints): each
+  row as a line of text, which ``--sample`` prints and writes to a ``.txt``
+  (without it the rows are written as token ids).
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ import ml_collections
 
 REQUIRED = ("validate", "create_state", "make_train_step", "make_sampler",
             "train_and_evaluate", "evaluate", "generator_spec")
+<<<<<<< HEAD
 OPTIONAL = ("FIGURES", "translators", "interpolate", "subruns")
+=======
+OPTIONAL = ("FIGURES", "translators", "subruns", "decode")
+>>>>>>> h-seqgan
 
 
 class Experiment(Protocol):
