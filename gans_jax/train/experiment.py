@@ -67,11 +67,7 @@ import ml_collections
 
 REQUIRED = ("validate", "create_state", "make_train_step", "make_sampler",
             "train_and_evaluate", "evaluate", "generator_spec")
-<<<<<<< HEAD
-OPTIONAL = ("FIGURES", "translators", "interpolate", "subruns")
-=======
-OPTIONAL = ("FIGURES", "translators", "subruns", "decode")
->>>>>>> h-seqgan
+OPTIONAL = ("FIGURES", "translators", "interpolate", "subruns", "decode")
 
 
 class Experiment(Protocol):
