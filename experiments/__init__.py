@@ -8,5 +8,5 @@
 # configs/<name>.py), or code the experiments share. The tests fail when a
 # module is in neither, so a new experiment cannot be missed.
 EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "fgan", "pix2pix", "cyclegan",
-               "progan", "template")
-SHARED = ("common", "translation")
+               "progan", "template", "pacgan", "lsgan", "ebgan")
+SHARED = ("common", "translation", "stacked")
