@@ -118,6 +118,54 @@ class ToyPoints:
     return {"image": self.toy.get_batch(step)["x"]}
 
 
+# --------------------------------------------------------- instance noise --
+
+class InstanceNoise:
+  """The run's instance noise (``config.instance_noise``, :mod:`gans_jax.noise`):
+  Gaussian noise of std sigma on every input of the discriminator, real and
+  generated, in its updates and in the generator's. Sigma is a pure function
+  of the discriminator's update counter in the state, so a resumed run
+  continues the annealing where it stopped; samples and evaluations never
+  see the noise (nothing outside the train step calls this)."""
+
+  def __init__(self, section: ml_collections.ConfigDict):
+    self.initial = float(section.std)
+    self.anneal_steps = int(section.anneal_steps)
+    self.schedule = section.schedule
+
+  def std(self, state) -> jax.Array:
+    """Sigma for the next update: the schedule at the discriminator's count."""
+    from gans_jax import noise
+    return noise.instance_noise_std(
+        state.updates["discriminator"], initial=self.initial,
+        anneal_steps=self.anneal_steps, schedule=self.schedule)
+
+  def pair(self, real, fake, key: jax.Array, std):
+    """Real and generated inputs, each with its own noise."""
+    from gans_jax import noise
+    return noise.add_instance_noise_to_pair(real, fake, key, std)
+
+  def one(self, x, key: jax.Array, std):
+    """One batch of inputs (the generator's fakes) with noise."""
+    from gans_jax import noise
+    return noise.add_instance_noise(x, key, std)
+
+
+def instance_noise(config: ml_collections.ConfigDict) -> InstanceNoise | None:
+  """:class:`InstanceNoise` of ``config.instance_noise``, or ``None`` when it
+  is off (``std = 0`` or no such section): the step is then traced exactly
+  as without the switch."""
+  section = config.get("instance_noise")
+  if section is None or not section.std:
+    return None
+  return InstanceNoise(section)
+
+
+# The tag of the instance-noise keys: fold_in(step key, tag) never equals a
+# key the steps draw otherwise (they fold in small counters).
+INSTANCE_NOISE_TAG = 0x1A5E
+
+
 # ------------------------------------------------------------------ hooks --
 
 class SampleGrid:

@@ -15,6 +15,12 @@ evaluation counts the modes covered). The evaluation is the paper's Table 1:
 a Gaussian Parzen-window estimate of the test set's log-likelihood under
 10,000 generated samples, with the window width chosen on a validation split.
 
+``instance_noise.std > 0`` adds instance noise (Arjovsky & Bottou 2017,
+arXiv 1701.04862; Sønderby et al. 2017, arXiv 1610.04490): Gaussian noise on
+every input of the discriminator, real and generated, in both players'
+updates, its std annealed to 0 over ``instance_noise.anneal_steps``
+discriminator updates (:mod:`gans_jax.noise`); off by default.
+
     python experiments/gan.py [--config=experiments/configs/gan.py:PRESET]
 """
 
@@ -111,6 +117,7 @@ def make_train_step(config: ml_collections.ConfigDict):
   adversarial_loss, generator_loss = gj.losses.get(config.gan.loss)
   conditional = config.model.conditional
   reuse_fake = config.gan.reuse_fake
+  instance_noise = common.instance_noise(config)  # None: off: the step as without it
 
   def train_step(state: gj.train.GANState, batch, key):
     images = batch["image"] if k > 1 else batch["image"][None]
@@ -131,11 +138,16 @@ def make_train_step(config: ml_collections.ConfigDict):
       else:
         fake, generator = state.generator.apply(z, y)
       fake = jax.lax.stop_gradient(fake)
+      real, fake_in = images[i], fake
+      if instance_noise is not None:
+        metrics["instance_noise_std"] = sigma = instance_noise.std(state)
+        real, fake_in = instance_noise.pair(real, fake, jax.random.fold_in(
+            key_z, common.INSTANCE_NOISE_TAG), sigma)
 
       def discriminator_loss(params):
         d = state.discriminator
-        real_logits, d = d.apply(images[i], y, params=params, rngs=key_real)
-        fake_logits, d = d.apply(fake, y, params=params, rngs=key_fake)
+        real_logits, d = d.apply(real, y, params=params, rngs=key_real)
+        fake_logits, d = d.apply(fake_in, y, params=params, rngs=key_fake)
         # gan.loss's discriminator loss, averaged over the minibatch; for
         # the paper's game -[log D(x) + log(1 - D(G(z)))].
         loss = adversarial_loss(real_logits, fake_logits).mean()
@@ -149,11 +161,18 @@ def make_train_step(config: ml_collections.ConfigDict):
                      d_fake=jax.nn.sigmoid(fake_logits).mean())
 
     key_z, key_d, key_y = jax.random.split(jax.random.fold_in(key, k), 3)
+    if instance_noise is not None:
+      sigma = instance_noise.std(state)
+      key_noise = jax.random.fold_in(key_z, common.INSTANCE_NOISE_TAG)
+    # The generator sees D's view of its samples: with instance noise on.
+    to_discriminator = (lambda x: x) if instance_noise is None else (
+        lambda x: instance_noise.one(x, key_noise, sigma))
     if reuse_fake:
       # The last discriminator step's fake batch, scored by the updated D and
       # back-propagated through the generator's saved forward pass.
       def g_loss_of_fake(fake):
-        logits, _ = state.discriminator.apply(fake, reused_labels, rngs=key_d)
+        logits, _ = state.discriminator.apply(to_discriminator(fake), reused_labels,
+                                              rngs=key_d)
         return generator_loss(logits).mean()
 
       g_loss, fake_grads = jax.value_and_grad(g_loss_of_fake)(fake)
@@ -166,7 +185,7 @@ def make_train_step(config: ml_collections.ConfigDict):
 
       def g_loss_fn(params):
         fake, generator = state.generator.apply(z, y, params=params)
-        logits, _ = state.discriminator.apply(fake, y, rngs=key_d)
+        logits, _ = state.discriminator.apply(to_discriminator(fake), y, rngs=key_d)
         return generator_loss(logits).mean(), generator
 
       state, g_loss = gj.train.update(state, "generator", g_loss_fn,

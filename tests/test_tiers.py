@@ -23,7 +23,7 @@ from conftest import COLLECTED
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
 # Modules of experiments/ that are no experiment: shared helpers.
-EXPERIMENT_HELPERS = {"__init__", "common", "translation"}
+EXPERIMENT_HELPERS = {"__init__", "common", "translation", "stacked"}
 # Modules that quick tests run without naming them, each through the module
 # beside it: every call of ``fit`` builds its data mesh, writes and restores
 # checkpoints and watches for SIGTERM; the f-GAN mixture's generator is a

@@ -54,6 +54,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       # G's step scores the D step's fake batch
       reuse_fake=field(True, boolean),
   )
+  # Gaussian noise on D's inputs, annealed (gans_jax.noise); std 0: off
+  c.instance_noise = sections.instance_noise_defaults()
   c.optim = config_lib.section(
       name=field("adam", one_of("adam")), learning_rate=field(2e-4, positive),
       b1=field(0.5, fraction), b2=field(0.999, fraction))

@@ -63,6 +63,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       loss=field("non_saturating", one_of(*LOSSES)),
       reuse_fake=field(False, boolean),         # G's step draws fresh noise (Alg. 1)
   )
+  # Gaussian noise on D's inputs, annealed (gans_jax.noise); std 0: off
+  c.instance_noise = sections.instance_noise_defaults()
   # Adam's and SGD's fields alike are checked, whichever optim.name picks.
   c.optim = config_lib.section(
       # 'sgd' (the paper; the mnist presets) or 'adam'

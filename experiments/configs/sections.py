@@ -113,3 +113,24 @@ def translation_eval_defaults(**overrides) -> ml_collections.ConfigDict:
   )
   e.update(overrides)
   return e
+
+
+# ---------------------------------------------------------- instance noise --
+
+INSTANCE_NOISE_SCHEDULES = ("linear", "cosine", "constant")
+
+
+def instance_noise_defaults(**overrides) -> ml_collections.ConfigDict:
+  """The ``instance_noise`` section (:mod:`gans_jax.noise`): Gaussian noise
+  of std sigma on every input of the discriminator, real and generated,
+  annealed to 0 over ``anneal_steps`` discriminator updates. ``std = 0``
+  (the default) turns it off and leaves the step exactly as without it."""
+  noise = section(
+      # sigma_0, in the data's units (pixels in [-1, 1]); 0: off
+      std=field(0.0, config_lib.non_negative),
+      # discriminator updates until sigma reaches 0 (Sønderby et al.: linear)
+      anneal_steps=field(1000, config_lib.positive_int),
+      schedule=field("linear", one_of(*INSTANCE_NOISE_SCHEDULES)),
+  )
+  noise.update(overrides)
+  return noise

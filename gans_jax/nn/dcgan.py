@@ -9,7 +9,9 @@ The layout follows the reference DCGAN of pytorch/examples at 64x64:
   LeakyReLU(0.2), no normalisation on the first layer, and a final 4x4
   'valid' convolution to one logit.
 
-At 32x32 one level is dropped (4x4x(4F) → ... → 32x32xC). Weights are
+At 32x32 one level is dropped (4x4x(4F) → ... → 32x32xC), and so on down
+to 8x8 (4x4xF → 8x8xC: one transposed convolution; the discriminator one
+stride-2 convolution, then the output convolution), for small images on a CPU. Weights are
 initialised N(0, 0.02) and BatchNorm scales N(1, 0.02). Convolutions followed
 by a normalisation carry no bias (it would be cancelled); the others do.
 """
@@ -30,7 +32,7 @@ Array = jax.Array
 
 __all__ = ["DCGANDiscriminator", "DCGANGenerator", "SUPPORTED_IMAGE_SIZES"]
 
-SUPPORTED_IMAGE_SIZES = (32, 64)
+SUPPORTED_IMAGE_SIZES = (8, 16, 32, 64)
 _NORMS = ("batch", "layer", None)
 
 
@@ -40,7 +42,7 @@ def _num_levels(image_size: int, model: str) -> int:
     raise ValueError(
         f"{model} supports image_size in {SUPPORTED_IMAGE_SIZES}, got "
         f"{image_size!r}")
-  return {32: 3, 64: 4}[image_size]
+  return {8: 1, 16: 2, 32: 3, 64: 4}[image_size]
 
 
 def _batch_norm(num_features: int, dtype: Any, rngs: nnx.Rngs) -> nnx.BatchNorm:
@@ -80,7 +82,7 @@ class DCGANGenerator(nnx.Module):
 
     Args:
       latent_dim: size of z.
-      image_size: output height and width, 32 or 64.
+      image_size: output height and width, 8, 16, 32 or 64.
       channels: output channels (1 or 3).
       features: width F of the last hidden layer (ngf); earlier layers have
         2F, 4F, 8F.
@@ -163,7 +165,7 @@ class DCGANDiscriminator(nnx.Module):
     """Builds the discriminator.
 
     Args:
-      image_size: input height and width, 32 or 64.
+      image_size: input height and width, 8, 16, 32 or 64.
       channels: input channels (1 or 3).
       features: width F of the first layer (ndf); later layers have 2F, 4F,
         8F.
