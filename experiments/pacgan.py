@@ -22,6 +22,7 @@ the 2-D ring and grid, modes covered and the share of high-quality samples
 (within 3 std of a centre).
 
 Departures from the paper:
+
 - stacked *built-in* digits at their native 8x8 (the 1,297 training
   digits, fresh triples every minibatch) instead of 128,000 fixed stacks of
   MNIST at 64x64; the networks are DCGAN's scaled to 8x8 (G: z -> 4x4x32
@@ -31,6 +32,7 @@ Departures from the paper:
   digits' test split);
 - the paper's runs are 10 per setting, here 3 seeds;
 - the toys' G has no BatchNorm (PacGAN: 4x400 ReLU + BN).
+
 ``instance_noise.std > 0`` adds instance noise to the discriminator's inputs
 (the ``instance_noise`` preset: one row of the remedies' table).
 
