@@ -284,3 +284,24 @@ def test_a_real_experiments_smoke_preset_as_a_two_seed_study(tmp_path):
   again = study_lib.run(study, env=env)
   assert [(e["status"], e["ran"]) for e in again["cells"].values()] == [
       ("done", False), ("done", False)]
+
+
+def test_a_cell_made_by_another_checkout_of_the_same_script_is_found(tmp_path):
+  # The same experiments/gan.py and preset in two clones: the workdir is the
+  # cell's (a study moves with its checkout). Another script, preset or seed
+  # is still refused.
+  cell = study_lib.seeds_grid(str(tmp_path / "clone_b" / "experiments" / "gan.py"),
+                              ["digits"], [1])[0]
+  workdir = tmp_path / "root" / cell.dirname
+  workdir.mkdir(parents=True)
+  other = tmp_path / "clone_a" / "experiments"
+  marker = {"experiment": str(other / "gan.py"),
+            "config": str(other / "configs" / "gan.py") + ":digits",
+            "overrides": {"train.seed": "1"}}
+  (workdir / study_lib.CELL_FILE).write_text(json.dumps(marker))
+  assert study_lib.mismatch(cell, str(workdir)) is None
+  for change in ({"experiment": str(other / "dcgan.py")},
+                 {"config": str(other / "configs" / "gan.py") + ":mnist"},
+                 {"overrides": {"train.seed": "2"}}):
+    (workdir / study_lib.CELL_FILE).write_text(json.dumps({**marker, **change}))
+    assert "another cell" in study_lib.mismatch(cell, str(workdir)), change

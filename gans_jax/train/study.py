@@ -210,6 +210,31 @@ def _absolute_config(spec: str) -> str:
   return f"{os.path.abspath(path)}:{preset}"
 
 
+def _same_file(a: str, b: str) -> bool:
+  """The same script: one path, or the same file name in the same folder
+  name (``experiments/gan.py``) of another checkout, so that a study moved
+  with its checkout, or run from a second clone, finds its cells."""
+  if os.path.realpath(a) == os.path.realpath(b):
+    return True
+  tail = lambda p: os.path.normpath(p).split(os.sep)[-2:]
+  return tail(a) == tail(b)
+
+
+def _same_config(a: str, b: str) -> bool:
+  """The same ``FILE[:PRESET]``: the same preset of the same config file."""
+  (file_a, _, preset_a), (file_b, _, preset_b) = a.rpartition(":"), b.rpartition(":")
+  if not file_a or not file_b:
+    return _same_file(a, b)
+  return preset_a == preset_b and _same_file(file_a, file_b)
+
+
+def _same_cell(recorded: Any, want: dict[str, Any]) -> bool:
+  return (isinstance(recorded, dict)
+          and recorded.get("overrides") == want["overrides"]
+          and _same_file(str(recorded.get("experiment")), want["experiment"])
+          and _same_config(str(recorded.get("config")), want["config"]))
+
+
 def _flag_value(value: Any) -> str:
   if isinstance(value, (tuple, list)):
     return "(" + ",".join(_flag_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
@@ -271,18 +296,18 @@ def mismatch(cell: Cell, workdir: str) -> str | None:
   empty or holds this cell's run (finished or not)."""
   want = cell.record()
   marked = _read_json(os.path.join(workdir, CELL_FILE))
-  if marked is not None and marked != want:
+  if marked is not None and not _same_cell(marked, want):
     return f"{workdir} was made for another cell ({CELL_FILE}: {marked})"
   run = _read_json(os.path.join(workdir, "run.json"))
   if isinstance(run, dict):
     recorded_file = run.get("file")
-    if recorded_file and os.path.realpath(recorded_file) != os.path.realpath(want["experiment"]):
+    if recorded_file and not _same_file(recorded_file, want["experiment"]):
       return f"{workdir} holds a run of {recorded_file}, not {cell.experiment}"
     flags = {f"--config.{k}={v}" for k, v in want["overrides"].items()}
     for command in run.get("commands", []):
       argv = command.get("argv", [])
       spec = _config_arg(argv)
-      if spec is not None and _absolute_config(spec) != want["config"]:
+      if spec is not None and not _same_config(_absolute_config(spec), want["config"]):
         return f"{workdir} holds a run of --config={spec}, not {cell.config}"
       given = {a for a in argv if a.startswith("--config.")}
       if given != flags:
