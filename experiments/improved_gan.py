@@ -61,8 +61,19 @@ the labelled batch samples the subset with replacement; the minibatch
 discrimination presets use 8 kernels of 3 dimensions (the paper 100 x 5,
 whose pairwise distances would cost about 30 times the rest of a step on
 a 2-core CPU) and one generator step per discriminator step (the official
-minibatch model takes 3). The ``cifar10`` preset uses these MLP networks,
-not the paper's convolutional ones.
+minibatch model takes 3).
+
+``model.architecture = 'conv'`` (the ``cifar10`` preset) uses the official
+CIFAR-10 networks (mnist_svhn_cifar10/train_cifar_feature_matching.py):
+``gj.nn.SemiSupervisedConvDiscriminator`` (dropout on the input and after
+each stride-2 block instead of Gaussian noise; its pooled features are
+``last_hidden``, the feature-matching layer) and
+``gj.nn.ImprovedConvGenerator``; departures there: weight normalisation
+(``gj.nn.WeightNormed``) without the data-dependent initialisation (scales
+start at 1), a constant learning rate (official: linear decay to 0 over
+the last 400 of 1,200 epochs), no Polyak average, z ~ U[-1, 1] (official
+U[0, 1]), the labelled batches drawn with replacement. The ``mnist``
+preset keeps the MLP networks, the paper's MNIST model.
 
     python experiments/improved_gan.py [--config=experiments/configs/improved_gan.py:PRESET]
 """
