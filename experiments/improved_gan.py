@@ -61,8 +61,19 @@ the labelled batch samples the subset with replacement; the minibatch
 discrimination presets use 8 kernels of 3 dimensions (the paper 100 x 5,
 whose pairwise distances would cost about 30 times the rest of a step on
 a 2-core CPU) and one generator step per discriminator step (the official
-minibatch model takes 3). The ``cifar10`` preset uses these MLP networks,
-not the paper's convolutional ones.
+minibatch model takes 3).
+
+``model.architecture = 'conv'`` (the ``cifar10`` preset) uses the official
+CIFAR-10 networks (mnist_svhn_cifar10/train_cifar_feature_matching.py):
+``gj.nn.SemiSupervisedConvDiscriminator`` (dropout on the input and after
+each stride-2 block instead of Gaussian noise; its pooled features are
+``last_hidden``, the feature-matching layer) and
+``gj.nn.ImprovedConvGenerator``; departures there: weight normalisation
+(``gj.nn.WeightNormed``) without the data-dependent initialisation (scales
+start at 1), a constant learning rate (official: linear decay to 0 over
+the last 400 of 1,200 epochs), no Polyak average, z ~ U[-1, 1] (official
+U[0, 1]), the labelled batches drawn with replacement. The ``mnist``
+preset keeps the MLP networks, the paper's MNIST model.
 
     python experiments/improved_gan.py [--config=experiments/configs/improved_gan.py:PRESET]
 """
@@ -98,8 +109,15 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
 
 
 def make_discriminator(config: ml_collections.ConfigDict, rngs: nnx.Rngs):
-  """The K-class discriminator (K = 10)."""
+  """The K-class discriminator (K = 10), MLP or convolutional."""
   m = config.model
+  if m.architecture == "conv":
+    return gj.nn.SemiSupervisedConvDiscriminator(
+        image_shape(config), num_classes=10,
+        channels=tuple(m.conv_discriminator_channels),
+        input_dropout=m.conv_input_dropout, dropout=m.conv_dropout,
+        weight_norm=m.weight_norm, minibatch_kernels=m.minibatch_kernels,
+        minibatch_kernel_dim=m.minibatch_kernel_dim, rngs=rngs)
   return gj.nn.SemiSupervisedMLPDiscriminator(
       image_shape(config), num_classes=10, hidden=tuple(m.discriminator_hidden),
       input_noise=m.input_noise, hidden_noise=m.hidden_noise,
@@ -117,7 +135,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   common.validate_image_data(config, image_sizes=(8, 16, 28, 32))
   common.validate_split(config, "eval.split")
   config_lib.validate_train(config)
-  d = config.data
+  d, m = config.data, config.model
+  if m.architecture == "conv":
+    config_lib.check(len(m.conv_discriminator_channels) == 2,
+                     "model.conv_discriminator_channels",
+                     f"needs 2 widths, got {tuple(m.conv_discriminator_channels)}")
+    factor = 2 ** len(m.conv_generator_channels)
+    config_lib.check(d.image_size >= 16 and d.image_size % factor == 0,
+                     "model.architecture",
+                     f"'conv' needs data.image_size >= 16 and divisible by "
+                     f"2 ** len(model.conv_generator_channels) = {factor}, got "
+                     f"{d.image_size}")
   config_lib.check(d.labelled_batch_size % jax.device_count() == 0,
                    "data.labelled_batch_size",
                    f"{d.labelled_batch_size} is not divisible by the "
@@ -144,12 +172,20 @@ def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
   """The generator, as ``create_state`` builds it and ``--export`` rebuilds it."""
   del state
   m = config.model
+  norm = None if m.generator_norm == "none" else m.generator_norm
+  if m.architecture == "conv":
+    return dict(
+        player="generator", module="gans_jax.nn.ImprovedConvGenerator", mode="eval",
+        kwargs=dict(latent_dim=m.latent_dim, output_shape=image_shape(config),
+                    channels=tuple(m.conv_generator_channels), norm=norm,
+                    reference_size=m.vbn_reference_size, weight_norm=m.weight_norm,
+                    output_activation="tanh"),
+        inputs=dict(latent_dim=m.latent_dim, noise=m.noise))
   return dict(
       player="generator", module="gans_jax.nn.ImprovedMLPGenerator", mode="eval",
       kwargs=dict(latent_dim=m.latent_dim, output_shape=image_shape(config),
                   hidden=tuple(m.generator_hidden),
-                  norm=None if m.generator_norm == "none" else m.generator_norm,
-                  reference_size=m.vbn_reference_size, output_activation="tanh"),
+                  norm=norm, reference_size=m.vbn_reference_size, output_activation="tanh"),
       inputs=dict(latent_dim=m.latent_dim, noise=m.noise))
 
 

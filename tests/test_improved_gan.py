@@ -15,6 +15,7 @@ from experiments import improved_gan
 from experiments.configs import improved_gan as improved_gan_config
 from gans_jax import data as gdata
 from gans_jax.train import experiment as experiment_lib
+from gans_jax.train.config import ConfigError
 
 
 def smoke(**overrides):
@@ -168,3 +169,58 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
   ra = json.loads((straight / "results.json").read_text())
   rb = json.loads((resumed / "results.json").read_text())
   assert ra == rb
+
+
+def _conv_smoke(**overrides):
+  """The smoke preset with the convolutional (official CIFAR-10) networks at
+  small width on 16x16x3 images; no data set is read."""
+  return smoke(**{"model.architecture": "conv", "data.dataset": "cifar10",
+                  "data.image_size": 16, "data.channels": 3,
+                  "model.conv_discriminator_channels": (4, 6),
+                  "model.conv_generator_channels": (8, 4, 4), **overrides})
+
+
+def test_conv_networks_train_one_step_on_random_images():
+  config = _conv_smoke(**{"data.image_size": 32})
+  improved_gan.validate(config)
+  state = improved_gan.create_state(config)
+  images = jax.random.uniform(jax.random.key(0), (24, 32, 32, 3), minval=-1)
+  batch = {"image": images[:8], "image_g": images[8:16],
+           "labelled_image": images[16:], "label": jnp.arange(8) % 10}
+  step = jax.jit(improved_gan.make_train_step(config))
+  new, metrics = step(state, batch, jax.random.key(1))
+  for name in ("d_loss", "g_loss", "supervised_loss", "unsupervised_loss"):
+    assert np.isfinite(metrics[name]), name
+  for player in ("generator", "discriminator"):
+    before = jax.tree.leaves(state.player(player).params)
+    after = jax.tree.leaves(new.player(player).params)
+    assert all(np.all(np.isfinite(a)) for a in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(after, before)), player
+  samples = improved_gan.make_sampler(config, 5)(new, jax.random.key(2))
+  assert samples.shape == (5, 32, 32, 3) and np.abs(samples).max() <= 1.0
+  logits, features = new.discriminator.module(train=False)(images[:4], features=True)
+  assert logits.shape == (4, 10)
+  assert features["last_hidden"].shape == (4, 6)
+  np.testing.assert_allclose(features["last_hidden"],
+                             features["hidden8"].mean(axis=(1, 2)), rtol=1e-5)
+  assert "minibatch" not in features
+
+
+def test_conv_networks_need_an_image_size_they_can_build():
+  with pytest.raises(ConfigError, match="model.architecture"):
+    improved_gan.validate(_conv_smoke(**{"data.image_size": 8}))
+
+
+def test_cifar10_preset_is_the_official_convolutional_setting():
+  config = improved_gan_config.get_config("cifar10")
+  m = config.model
+  assert m.architecture == "conv" and m.weight_norm
+  assert tuple(m.conv_discriminator_channels) == (96, 192)
+  assert tuple(m.conv_generator_channels) == (512, 256, 128)
+  assert (m.conv_input_dropout, m.conv_dropout, m.latent_dim) == (0.2, 0.5, 100)
+  assert config.data.labelled_per_class * 10 == 4000
+  assert (config.train.batch_size, config.optim.learning_rate, config.optim.b1) == (
+      100, 3e-4, 0.5)
+  assert config.train.num_steps == 1200 * 50000 // 100
+  assert improved_gan_config.get_config("mnist").model.architecture == "mlp"
+  assert improved_gan_config.get_config().model.architecture == "mlp"

@@ -253,3 +253,52 @@ def test_vbn_reference_pass_checks_its_batch_and_the_model():
                                      np.zeros((4, 2), np.float32))
   with pytest.raises(ValueError, match="channels"):
     layer(np.zeros((2, 3), np.float32))
+
+
+# ------------------------------------------------ convolutional networks --
+
+def test_conv_discriminator_logits_give_d_of_z_over_z_plus_one():
+  from gans_jax import losses
+  d = gnn.SemiSupervisedConvDiscriminator((32, 32, 3), channels=(4, 6),
+                                          minibatch_kernels=3,
+                                          minibatch_kernel_dim=2,
+                                          rngs=nnx.Rngs(0))
+  d.eval()
+  x = jax.random.uniform(jax.random.key(1), (5, 32, 32, 3), minval=-1)
+  logits, features = d(x, features=True)
+  assert logits.shape == (5, 10) and logits.dtype == jnp.float32
+  assert features["last_hidden"].shape == (5, 6)
+  assert features["minibatch"].shape == (5, 9)
+  assert features["hidden6"].shape == (5, 6, 6, 6)  # the 3x3 'VALID' layer
+  z = np.exp(np.asarray(logits, np.float64)).sum(-1)
+  d_of_x = jax.nn.sigmoid(losses.k_plus_one_logit(logits))
+  np.testing.assert_allclose(d_of_x, z / (z + 1), rtol=1e-5)
+  # Dropout only in training mode.
+  np.testing.assert_array_equal(d(x), logits)
+  d.train()
+  assert not np.allclose(d(x, rngs=jax.random.key(2)), logits)
+
+
+def test_weight_normed_layer_uses_the_normalised_kernel_times_its_scale():
+  layer = gnn.WeightNormed(nnx.Conv(3, 4, (3, 3), use_bias=False,
+                                    rngs=nnx.Rngs(0)), 4)
+  layer.scale[...] = jnp.arange(1.0, 5.0)
+  layer.bias[...] = jnp.full((4,), 0.5)
+  x = jax.random.normal(jax.random.key(1), (2, 5, 5, 3))
+  v = layer.layer.kernel[...]
+  w = v / jnp.linalg.norm(v.reshape(-1, 4), axis=0) * jnp.arange(1.0, 5.0)
+  expected = jax.lax.conv_general_dilated(
+      x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + 0.5
+  np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+  # The scale and bias are trained parameters.
+  names = {"/".join(map(str, p)) for p, _ in nnx.to_flat_state(nnx.state(layer, nnx.Param))}
+  assert {"scale", "bias", "layer/kernel"} <= names
+
+
+def test_conv_generator_maps_z_to_images_in_minus_one_one():
+  g = gnn.ImprovedConvGenerator(6, (32, 32, 3), channels=(8, 4, 4),
+                                rngs=nnx.Rngs(0))
+  x = g(jax.random.uniform(jax.random.key(0), (3, 6)))
+  assert x.shape == (3, 32, 32, 3) and np.abs(np.asarray(x)).max() <= 1.0
+  with pytest.raises(ValueError, match="divisible"):
+    gnn.ImprovedConvGenerator(6, (20, 20, 3), channels=(8, 4, 4), rngs=nnx.Rngs(0))

@@ -14,8 +14,8 @@ Presets (``--config=experiments/configs/improved_gan.py:PRESET``):
   virtual_batch_norm    VBN in the generator instead of batch norm
   label_smoothing       one-sided label smoothing (real target 0.9)
   mnist         the paper's MNIST setting (TFDS mnist, 28x28, 100 labels)
-  cifar10       CIFAR-10 with 4,000 labels, with the MLP networks (the
-                paper's convolutional networks are not built)
+  cifar10       CIFAR-10 with 4,000 labels and the official convolutional
+                networks (model.architecture = 'conv'), 600,000 steps
   smoke         two steps of a tiny model, for tests
 Each field's comment says where its value comes from (the official code is
 openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
@@ -49,6 +49,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       labelled_batch_size=field(100, positive_int),  # official: 100
   )
   c.model = config_lib.section(
+      # 'mlp' (the official MNIST networks) or 'conv' (the official CIFAR-10
+      # ones: SemiSupervisedConvDiscriminator, ImprovedConvGenerator)
+      architecture=field("mlp", one_of("mlp", "conv")),
       latent_dim=field(50, positive_int),  # official: 100, uniform
       noise=field("uniform", one_of("uniform", "normal")),
       generator_hidden=field((250, 250), positive_ints),  # official: (500, 500)
@@ -63,6 +66,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       # the paper and official CIFAR-10 code: 100) of C dimensions (5)
       minibatch_kernels=field(0, non_negative_int),
       minibatch_kernel_dim=field(5, positive_int),
+      # 'conv' only: D's two widths (official (96, 192)), G's widths of the
+      # dense maps and hidden deconvolutions (official (512, 256, 128)),
+      # D's dropout on the input (0.2) and after each stride-2 block (0.5),
+      # weight normalisation (official: every D layer, G's output layer)
+      conv_discriminator_channels=field((96, 192), positive_ints),
+      conv_generator_channels=field((512, 256, 128), positive_ints),
+      conv_input_dropout=field(0.2, fraction),
+      conv_dropout=field(0.5, fraction),
+      weight_norm=field(True, boolean),
   )
   c.gan = config_lib.section(
       # 'feature_matching' (Section 3.1, the official semi-supervised code)
@@ -120,13 +132,17 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.data.update(dataset="mnist", image_size=28)
     c.train.num_steps = 180000
   if preset == "cifar10":
-    # 400 labels per class, 1,200 epochs of 500 batches in the official code
+    # openai/improved-gan, mnist_svhn_cifar10/train_cifar_feature_matching.py:
+    # 400 labels per class (4,000), batches of 100, Adam 3e-4 with beta1 0.5,
+    # feature matching with the mean absolute difference of the pooled
+    # features, 1,200 epochs of 500 batches = 600,000 steps
     c.data.update(dataset="cifar10", image_size=32, channels=3,
                   labelled_per_class=400)
-    c.optim.learning_rate = 3e-4
-    c.gan.feature_distance = "absolute"
-    c.model.update(input_noise=0.2, hidden_noise=0.5)
-    c.train.num_steps = 600000
+    c.model.architecture = "conv"
+    c.optim.update(learning_rate=3e-4, b1=0.5)
+    c.gan.update(feature_distance="absolute", feature_layer="last_hidden")
+    c.train.update(num_steps=600000, log_every=500, checkpoint_every=10000,
+                   steps_per_call=10)
   if preset == "smoke":
     c.data.update(labelled_per_class=2, labelled_batch_size=8)
     c.model.update(latent_dim=4, generator_hidden=(8,), vbn_reference_size=8,

@@ -49,9 +49,12 @@ from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
-from gans_jax.nn.improved import (GaussianNoise, ImprovedMLPGenerator,
+from gans_jax.nn.improved import (GaussianNoise, ImprovedConvGenerator,
+                                  ImprovedMLPGenerator,
                                   MinibatchDiscrimination,
+                                  SemiSupervisedConvDiscriminator,
                                   SemiSupervisedMLPDiscriminator,
+                                  WeightNormed,
                                   VirtualBatchNorm,
                                   virtual_batch_norm_reference)
 from gans_jax.nn.layers import (ACTIVATIONS, CONV_TRANSPOSE2X_IMPLEMENTATIONS,
@@ -112,9 +115,12 @@ __all__ = [
     "MLPGenerator",
     "Maxout",
     "GaussianNoise",
+    "ImprovedConvGenerator",
     "ImprovedMLPGenerator",
     "MinibatchDiscrimination",
+    "SemiSupervisedConvDiscriminator",
     "SemiSupervisedMLPDiscriminator",
+    "WeightNormed",
     "PReLU",
     "Packed",
     "PatchGANDiscriminator",

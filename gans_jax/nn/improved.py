@@ -13,6 +13,9 @@
   discrimination before its output layer.
 - :class:`ImprovedMLPGenerator`: the official MNIST generator (softplus
   layers, batch or virtual batch normalisation).
+- :class:`SemiSupervisedConvDiscriminator` and :class:`ImprovedConvGenerator`:
+  the official CIFAR-10 networks (convolutions with weight normalisation,
+  :class:`WeightNormed`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ Array = jax.Array
 
 __all__ = [
     "GaussianNoise",
+    "ImprovedConvGenerator",
     "ImprovedMLPGenerator",
+    "SemiSupervisedConvDiscriminator",
+    "WeightNormed",
     "SemiSupervisedMLPDiscriminator",
     "MinibatchDiscrimination",
     "VirtualBatchNorm",
@@ -473,3 +479,248 @@ class ImprovedMLPGenerator(nnx.Module):
       h = self.activation(h)
     x = self.output_activation(self.output(h).astype(jnp.float32))
     return x.reshape(z.shape[0], *self.output_shape)
+
+
+class WeightNormed(nnx.Module):
+  r"""A linear layer (dense, conv or transposed conv) with weight normalisation.
+
+  .. math:: y = \frac{g}{\lVert v \rVert} \odot (v * x) + b
+
+  per output unit (the last axis of the kernel :math:`v`), with the norm over
+  the kernel's other axes (Salimans & Kingma 2016). The wrapped layer is
+  built without bias and holds :math:`v`; since the layer is linear in its
+  kernel, scaling its output by :math:`g / \lVert v \rVert` equals using the
+  normalised kernel. ``scale`` :math:`g` starts at ``scale_init`` (1: the
+  official code sets it by data-dependent initialisation instead) and
+  ``bias`` :math:`b` at 0.
+
+  ``nnx.WeightNorm`` exists in flax 0.12.8 but keeps its scales in a plain
+  dict of arrays, not ``nnx.Param``: an optimiser over the ``Param`` state
+  would not train them. Hence this small wrapper.
+  """
+
+  def __init__(self, layer: nnx.Module, out_features: int, *,
+               scale_init: float = 1.0, epsilon: float = 1e-12,
+               rngs: nnx.Rngs | None = None):
+    del rngs
+    if getattr(layer, "bias", None) is not None:
+      raise ValueError("WeightNormed needs a layer built with use_bias=False")
+    self.layer = layer
+    self.epsilon = epsilon
+    self.scale = nnx.Param(jnp.full((out_features,), scale_init, jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+
+  def __call__(self, x: Array) -> Array:
+    v = self.layer.kernel[...]
+    norm = jnp.sqrt(jnp.sum(jnp.square(v), axis=tuple(range(v.ndim - 1)))
+                    + self.epsilon)
+    return self.layer(x) * (self.scale[...] / norm) + self.bias[...]
+
+
+def _weight_normed(layer_cls, *args, weight_norm: bool, out: int, rngs, **kwargs):
+  init = nnx.initializers.normal(0.05)  # the official W = Normal(0.05)
+  if not weight_norm:
+    return layer_cls(*args, kernel_init=init, rngs=rngs, **kwargs)
+  return WeightNormed(layer_cls(*args, kernel_init=init, use_bias=False,
+                                rngs=rngs, **kwargs), out)
+
+
+class SemiSupervisedConvDiscriminator(nnx.Module):
+  r"""The official CIFAR-10 K-class discriminator (all-convolutional).
+
+  Dropout 0.2 on the input; three 3x3 convolutions of ``channels[0]`` (96),
+  the third of stride 2; dropout 0.5; three 3x3 of ``channels[1]`` (192),
+  the third of stride 2; dropout 0.5; a 3x3 ``'VALID'`` convolution and two
+  network-in-network (1x1) layers of ``channels[1]``; all with leaky ReLU
+  (slope 0.2); global mean pooling; optional
+  :class:`MinibatchDiscrimination` of the pooled features; a dense layer to
+  the K class logits. :func:`gans_jax.losses.k_plus_one_logit` of these is
+  the real-versus-fake logit, :math:`D(x) = Z/(Z+1)`.
+
+  ``features=True`` also returns ``'hidden{i}'``, the activation of layer
+  ``i`` (0-8, maps of shape (B, H, W, C)), ``'last_hidden'``, the pooled
+  features (B, C) (the official CIFAR-10 feature-matching layer), and with
+  minibatch discrimination ``'minibatch'``, the pooled features with the
+  closeness features appended: the keys of
+  :class:`SemiSupervisedMLPDiscriminator`.
+
+  Every convolution and the output layer are weight-normalised
+  (:class:`WeightNormed`, ``weight_norm=True``), as officially, but without
+  the data-dependent initialisation (scales start at 1) and with a plain
+  (not mean-only batch-normalised) layer where the official code has none.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498), Section 5; openai/improved-gan,
+    mnist_svhn_cifar10/train_cifar_feature_matching.py.
+  """
+
+  def __init__(self, input_shape: Sequence[int] = (32, 32, 3), *,
+               num_classes: int = 10, channels: Sequence[int] = (96, 192),
+               input_dropout: float = 0.2, dropout: float = 0.5,
+               negative_slope: float = 0.2, weight_norm: bool = True,
+               minibatch_kernels: int = 0, minibatch_kernel_dim: int = 5,
+               rngs: nnx.Rngs):
+    """Builds the discriminator.
+
+    Args:
+      input_shape: (H, W, C) of one image; H and W at least 16.
+      num_classes: K, the number of class logits.
+      channels: the widths of the first block and of the rest (official
+        (96, 192)).
+      input_dropout: dropout rate on the input.
+      dropout: dropout rate after each stride-2 block.
+      negative_slope: the leaky ReLU's slope.
+      weight_norm: weight-normalise every layer.
+      minibatch_kernels: B of minibatch discrimination on the pooled
+        features (0: none).
+      minibatch_kernel_dim: C of minibatch discrimination.
+      rngs: parameter initialisation keys.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or min(shape[:2]) < 16:
+      raise ValueError(f"SemiSupervisedConvDiscriminator expects (H, W, C) with H, "
+                       f"W >= 16, got input_shape={input_shape!r}")
+    if len(channels) != 2 or min(channels) < 1:
+      raise ValueError(f"channels must be two widths >= 1, got {channels!r}")
+    self.input_shape = shape
+    self.num_classes = num_classes
+    self.negative_slope = negative_slope
+    a, b = channels
+    specs = [(shape[2], a, 1, "SAME"), (a, a, 1, "SAME"), (a, a, 2, "SAME"),
+             (a, b, 1, "SAME"), (b, b, 1, "SAME"), (b, b, 2, "SAME"),
+             (b, b, 1, "VALID")]
+    layers = [_weight_normed(nnx.Conv, i, o, (3, 3), strides=s, padding=p,
+                             weight_norm=weight_norm, out=o, rngs=rngs)
+              for i, o, s, p in specs]
+    layers += [_weight_normed(nnx.Conv, b, b, (1, 1), weight_norm=weight_norm,
+                              out=b, rngs=rngs) for _ in range(2)]  # NIN
+    self.layers = nnx.List(layers)
+    self.input_dropout = nnx.Dropout(input_dropout)
+    self.dropouts = nnx.List([nnx.Dropout(dropout), nnx.Dropout(dropout)])
+    self.minibatch = (MinibatchDiscrimination(
+        b, num_kernels=minibatch_kernels, kernel_dim=minibatch_kernel_dim,
+        rngs=rngs) if minibatch_kernels else None)
+    self.output = _weight_normed(nnx.Linear, b + minibatch_kernels, num_classes,
+                                 weight_norm=weight_norm, out=num_classes,
+                                 rngs=rngs)
+
+  def feature_names(self) -> tuple[str, ...]:
+    """The keys of the features ``features=True`` returns."""
+    names = [f"hidden{i}" for i in range(len(self.layers))] + ["last_hidden"]
+    return tuple(names + (["minibatch"] if self.minibatch is not None else []))
+
+  def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None,
+               features: bool = False
+               ) -> Array | tuple[Array, dict[str, Array]]:
+    """Maps images (B, H, W, C) to class logits (B, K).
+
+    Args:
+      x: inputs.
+      rngs: PRNG key for dropout (training mode).
+      features: also return the features of this forward pass.
+    """
+    if x.shape[1:] != self.input_shape:
+      raise ValueError(f"SemiSupervisedConvDiscriminator expects inputs of shape "
+                       f"(B, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+    keys = dropout_keys(rngs, 3)
+    h = self.input_dropout(x, rngs=keys[0])
+    out = {}
+    for i, layer in enumerate(self.layers):
+      h = jax.nn.leaky_relu(layer(h), self.negative_slope)
+      out[f"hidden{i}"] = h
+      if i in (2, 5):
+        h = self.dropouts[i // 3](h, rngs=keys[1 + i // 3])
+    h = jnp.mean(h, axis=(1, 2))
+    out["last_hidden"] = h
+    if self.minibatch is not None:
+      h = self.minibatch(h)
+      out["minibatch"] = h
+    logits = self.output(h).astype(jnp.float32)
+    return (logits, out) if features else logits
+
+
+class ImprovedConvGenerator(nnx.Module):
+  r"""The official CIFAR-10 generator: dense, then 5x5 stride-2 deconvolutions.
+
+  .. math::
+    h_0 = \mathrm{relu}(\mathrm{norm}(W_0 z)) \in \mathbb{R}^{s \times s
+    \times c_0}, \quad
+    h_l = \mathrm{relu}(\mathrm{norm}(\mathrm{deconv}_l(h_{l-1}))), \quad
+    x = \tanh(\mathrm{deconv}_{L}(h_{L-1}))
+
+  with ``channels`` = (c_0, ..., c_{L-1}) = (512, 256, 128) officially,
+  s = H / 2^L (4 for 32x32 images), each transposed convolution doubling
+  the size, ``norm`` batch normalisation (official), virtual batch
+  normalisation or none, and the output layer weight-normalised
+  (:class:`WeightNormed`, scale starting at 1, not the official
+  data-dependent value).
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, 2016
+    (arXiv 1606.03498); openai/improved-gan,
+    mnist_svhn_cifar10/train_cifar_feature_matching.py.
+  """
+
+  def __init__(self, latent_dim: int, output_shape: Sequence[int] = (32, 32, 3),
+               *, channels: Sequence[int] = (512, 256, 128),
+               norm: str | None = "batch", reference_size: int = 100,
+               weight_norm: bool = True, output_activation: str | None = "tanh",
+               rngs: nnx.Rngs):
+    """Builds the generator.
+
+    Args:
+      latent_dim: size of z.
+      output_shape: (H, W, C) of one sample; H and W divisible by
+        2 ** len(channels).
+      channels: widths of the dense layer's maps and of each hidden
+        transposed convolution.
+      norm: ``'batch'``, ``'virtual_batch'`` or ``None``.
+      reference_size: the reference batch's size (``'virtual_batch'``).
+      weight_norm: weight-normalise the output layer.
+      output_activation: ``'tanh'``, ``'sigmoid'`` or ``None``.
+      rngs: parameter initialisation keys.
+    """
+    if norm not in ("batch", "virtual_batch", None):
+      raise ValueError(f"norm must be 'batch', 'virtual_batch' or None, got {norm!r}")
+    shape = tuple(output_shape)
+    factor = 2 ** len(channels)
+    if (len(shape) != 3 or not channels or shape[0] % factor
+        or shape[1] % factor):
+      raise ValueError(f"output_shape {output_shape!r} must be (H, W, C) with H "
+                       f"and W divisible by 2 ** len(channels) = {factor}")
+    self.latent_dim = latent_dim
+    self.output_shape = shape
+    self.start = (shape[0] // factor, shape[1] // factor, channels[0])
+    self.output_activation = get_activation(output_activation)
+    init = nnx.initializers.normal(0.05)  # the official W = Normal(0.05)
+    self.project = nnx.Linear(latent_dim, math.prod(self.start), kernel_init=init,
+                              use_bias=norm is None, rngs=rngs)
+    self.deconvs = nnx.List([
+        nnx.ConvTranspose(i, o, (5, 5), strides=(2, 2), padding="SAME",
+                          kernel_init=init, use_bias=norm is None, rngs=rngs)
+        for i, o in zip(channels[:-1], channels[1:])])
+    if norm == "batch":
+      self.norms = nnx.List([nnx.BatchNorm(c, momentum=0.9, epsilon=1e-5, rngs=rngs)
+                             for c in channels])
+    elif norm == "virtual_batch":
+      self.norms = nnx.List([VirtualBatchNorm(c, reference_size=reference_size,
+                                              rngs=rngs) for c in channels])
+    else:
+      self.norms = nnx.List([])
+    self.output = _weight_normed(nnx.ConvTranspose, channels[-1], shape[2], (5, 5),
+                                 strides=(2, 2), padding="SAME",
+                                 weight_norm=weight_norm, out=shape[2], rngs=rngs)
+
+  def __call__(self, z: Array, labels: Array | None = None, *,
+               rngs: Array | nnx.Rngs | None = None) -> Array:
+    """Maps z (B, latent_dim) to images (B, H, W, C)."""
+    del labels, rngs  # Unconditional, no dropout: the common call signature.
+    h = self.project(z).reshape(z.shape[0], *self.start)
+    for i, layer in enumerate([None, *self.deconvs]):
+      if layer is not None:
+        h = layer(h)
+      if self.norms:
+        h = self.norms[i](h)
+      h = jax.nn.relu(h)
+    return self.output_activation(self.output(h).astype(jnp.float32))
