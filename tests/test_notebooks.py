@@ -1,5 +1,7 @@
 """Every notebook runs top to bottom in a Jupyter kernel (nbclient), as a
-reader would run it; any error in any cell fails the test."""
+reader would run it; any error in any cell fails the test. The kernel sees
+``GANS_JAX_NOTEBOOK_SMOKE=1``: the notebooks whose training takes minutes
+shorten it then (every cell still runs), as documentation test suites do."""
 
 import importlib.util
 import json
@@ -36,6 +38,7 @@ def test_every_notebook_is_listed_and_stored_with_its_figures():
 def test_notebook_runs_in_a_kernel(name, tmp_path, monkeypatch):
   monkeypatch.setenv("GANS_JAX_CACHE_DIR", str(tmp_path / "cache"))
   monkeypatch.setenv("GANS_JAX_COMPILATION_CACHE", "0")
+  monkeypatch.setenv("GANS_JAX_NOTEBOOK_SMOKE", "1")
   notebook = notebook_runner.execute(os.path.join(ROOT, "notebooks", name),
                                      cwd=str(tmp_path))
   outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
