@@ -218,8 +218,9 @@ def _flatten_mixture(mixture: dict) -> dict[str, float]:
   metrics = {f"{d}/theta_error": fit["theta_error"]
              for d, fit in mixture.get("fits", {}).items()}
   for table in ("train_test_estimates", "train_test_exact"):
-    for train, row in mixture.get(table, {}).items():
-      for test, value in row.items():
+    # mixture.json keys its tables by the test divergence, then the trained one.
+    for test, column in mixture.get(table, {}).items():
+      for train, value in column.items():
         metrics[f"{table}/{train}/{test}"] = value
   return metrics
 

@@ -149,12 +149,16 @@ def test_fgan_mixture_json_is_recorded_under_the_names_its_tables_use(tmp_path):
   (tmp_path / "results.json").write_text(json.dumps({"step": 1, "kl/mu_hat": 1.0}))
   (tmp_path / "mixture.json").write_text(json.dumps({
       "fits": {"kl": {"mu_hat": 1.0, "theta_error": 0.002}},
-      "train_test_estimates": {"kl": {"kl": 0.28, "pearson": 0.73}}}))
+      # {test divergence: {trained divergence: estimate}}, as fgan.py writes it
+      "train_test_estimates": {"pearson": {"kl": 0.73, "pearson": 0.64},
+                               "kl": {"kl": 0.28, "pearson": 0.31}}}))
   run = results.run_from_workdir(str(tmp_path), command="python experiments/fgan.py",
                                  commit="c" * 40, machine="m")
   metrics = run["metrics"]
   assert metrics["kl/theta_error"] == 0.002
+  # Named train/test: the model trained with KL, scored with Pearson.
   assert metrics["train_test_estimates/kl/pearson"] == 0.73
+  assert metrics["train_test_estimates/pearson/kl"] == 0.31
   assert metrics["kl/mu_hat"] == 1.0
   tables = results.load("fgan")["tables"]
   used = set(re.findall(r"\{([^{}:]+)", json.dumps(tables)))
