@@ -308,7 +308,33 @@ class GaussianNoise(nnx.Module):
     return x + self.stddev * jax.random.normal(key, x.shape, x.dtype)
 
 
-class SemiSupervisedMLPDiscriminator(nnx.Module):
+class _KClassDiscriminator(nnx.Module):
+  """What the K-class discriminators share after their hidden layers: the
+  input check, minibatch discrimination on the last hidden features and the
+  output layer, and the names of the features ``features=True`` returns."""
+
+  def _num_hidden(self) -> int:
+    raise NotImplementedError
+
+  def feature_names(self) -> tuple[str, ...]:
+    """The keys of the features ``features=True`` returns."""
+    names = [f"hidden{i}" for i in range(self._num_hidden())] + ["last_hidden"]
+    return tuple(names + (["minibatch"] if self.minibatch is not None else []))
+
+  def _check_input(self, x: Array) -> None:
+    if x.shape[1:] != self.input_shape:
+      raise ValueError(f"{type(self).__name__} expects inputs of shape "
+                       f"(B, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+
+  def _classify(self, h: Array, out: dict[str, Array], features: bool):
+    if self.minibatch is not None:
+      h = self.minibatch(h)
+      out["minibatch"] = h
+    logits = self.output(h).astype(jnp.float32)
+    return (logits, out) if features else logits
+
+
+class SemiSupervisedMLPDiscriminator(_KClassDiscriminator):
   r"""A K-class MLP discriminator for the K+1 semi-supervised game.
 
   .. math::
@@ -375,10 +401,8 @@ class SemiSupervisedMLPDiscriminator(nnx.Module):
     self.output = nnx.Linear(hidden[-1] + minibatch_kernels, num_classes,
                              kernel_init=init, rngs=rngs)
 
-  def feature_names(self) -> tuple[str, ...]:
-    """The keys of the features ``features=True`` returns."""
-    names = [f"hidden{i}" for i in range(len(self.hidden))] + ["last_hidden"]
-    return tuple(names + (["minibatch"] if self.minibatch is not None else []))
+  def _num_hidden(self) -> int:
+    return len(self.hidden)
 
   def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None,
                features: bool = False
@@ -390,9 +414,7 @@ class SemiSupervisedMLPDiscriminator(nnx.Module):
       rngs: PRNG key for the noise (training mode).
       features: also return the features of this forward pass.
     """
-    if x.shape[1:] != self.input_shape:
-      raise ValueError(f"SemiSupervisedMLPDiscriminator expects inputs of shape "
-                       f"(B, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+    self._check_input(x)
     keys = dropout_keys(rngs, len(self.hidden) + 1)
     h = self.input_noise(x.reshape(x.shape[0], -1), rngs=keys[-1])
     out = {}
@@ -401,11 +423,7 @@ class SemiSupervisedMLPDiscriminator(nnx.Module):
       out[f"hidden{i}"] = a
       h = noise(a, rngs=keys[i])
     out["last_hidden"] = out[f"hidden{len(self.hidden) - 1}"]
-    if self.minibatch is not None:
-      h = self.minibatch(h)
-      out["minibatch"] = h
-    logits = self.output(h).astype(jnp.float32)
-    return (logits, out) if features else logits
+    return self._classify(h, out, features)
 
 
 class ImprovedMLPGenerator(nnx.Module):
@@ -525,7 +543,7 @@ def _weight_normed(layer_cls, *args, weight_norm: bool, out: int, rngs, **kwargs
                                 rngs=rngs, **kwargs), out)
 
 
-class SemiSupervisedConvDiscriminator(nnx.Module):
+class SemiSupervisedConvDiscriminator(_KClassDiscriminator):
   r"""The official CIFAR-10 K-class discriminator (all-convolutional).
 
   Dropout 0.2 on the input; three 3x3 convolutions of ``channels[0]`` (96),
@@ -605,10 +623,8 @@ class SemiSupervisedConvDiscriminator(nnx.Module):
                                  weight_norm=weight_norm, out=num_classes,
                                  rngs=rngs)
 
-  def feature_names(self) -> tuple[str, ...]:
-    """The keys of the features ``features=True`` returns."""
-    names = [f"hidden{i}" for i in range(len(self.layers))] + ["last_hidden"]
-    return tuple(names + (["minibatch"] if self.minibatch is not None else []))
+  def _num_hidden(self) -> int:
+    return len(self.layers)
 
   def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None,
                features: bool = False
@@ -620,9 +636,7 @@ class SemiSupervisedConvDiscriminator(nnx.Module):
       rngs: PRNG key for dropout (training mode).
       features: also return the features of this forward pass.
     """
-    if x.shape[1:] != self.input_shape:
-      raise ValueError(f"SemiSupervisedConvDiscriminator expects inputs of shape "
-                       f"(B, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+    self._check_input(x)
     keys = dropout_keys(rngs, 3)
     h = self.input_dropout(x, rngs=keys[0])
     out = {}
@@ -633,11 +647,7 @@ class SemiSupervisedConvDiscriminator(nnx.Module):
         h = self.dropouts[i // 3](h, rngs=keys[1 + i // 3])
     h = jnp.mean(h, axis=(1, 2))
     out["last_hidden"] = h
-    if self.minibatch is not None:
-      h = self.minibatch(h)
-      out["minibatch"] = h
-    logits = self.output(h).astype(jnp.float32)
-    return (logits, out) if features else logits
+    return self._classify(h, out, features)
 
 
 class ImprovedConvGenerator(nnx.Module):
