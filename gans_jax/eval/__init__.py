@@ -26,6 +26,8 @@
   preservation, domain accuracy, cycle L1) with two small classifiers.
 - :mod:`~gans_jax.eval.likelihood`: a VAE's importance-weighted test
   log-likelihood (IWAE, K = 5,000 samples).
+- :mod:`~gans_jax.eval.features`: a discriminator's layers max-pooled to 4x4
+  and scored by a linear SVM with few labels (DCGAN, Section 5.1).
 - :mod:`~gans_jax.eval.interpolation`: linear and spherical latent paths
   and an animated GIF of their frames.
 - :mod:`~gans_jax.eval.fidelity`: PSNR and SSIM of reconstructions against
