@@ -1,6 +1,7 @@
 """What the mode-collapse experiments share (``pacgan``, ``lsgan``,
-``ebgan``): stacked digits, the generator, one GAN step with a game and
-instance noise as parameters, and PacGAN's count of modes.
+``ebgan``): stacked digits, the generator, one GAN step with a game,
+instance noise and an unrolled generator loss as parameters, and PacGAN's
+count of modes.
 
 The step is the alternation of PacGAN's code: one discriminator update on
 a real minibatch and a generated one, then ``gan.g_steps`` generator updates
