@@ -36,6 +36,25 @@ Departures from the paper:
 ``instance_noise.std > 0`` adds instance noise to the discriminator's inputs
 (the ``instance_noise`` preset: one row of the remedies' table).
 
+``gan.unrolled_steps`` K > 0 makes it the unrolled GAN (Metz et al. 2016,
+arXiv 1611.02163), the row PacGAN's table of reduced discriminators quotes
+(the ``unrolled`` preset: m = 1, K = 5): each generator update minimises
+the saddle objective f_K = -L_D(theta_D^K) at the discriminator K Adam
+steps ahead (its moments and count carried from its current state, the
+iteration's real batch and the update's generated batch replayed at every
+step, BatchNorm on each step's batch statistics), differentiated through
+the K steps (:func:`experiments.stacked.unrolled_objective`); the
+discriminator's own update stays the single plain step, and theta_D^K is
+thrown away. Departures from Metz et al.: the unroll starts from the
+discriminator *after* its update of the iteration, and it serves both of
+PacGAN's generator updates (Metz et al. update both players from the same
+point, one generator step per discriminator step). The 327 modes PacGAN
+quotes for the unrolled GAN are, as we read Metz et al.'s Table 2 (D a
+quarter of G), its K = 10 column; its K = 5 column reads 236 (check).
+The saddle objective is the one the method is defined on and the one its
+demo trains; ``gan.unrolled_objective = 'game'`` puts PacGAN's
+non-saturating loss at theta_D^K instead.
+
     python experiments/pacgan.py [--config=experiments/configs/pacgan.py:PRESET]
 """
 

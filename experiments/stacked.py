@@ -1,6 +1,7 @@
 """What the mode-collapse experiments share (``pacgan``, ``lsgan``,
-``ebgan``): stacked digits, the generator, one GAN step with a game and
-instance noise as parameters, and PacGAN's count of modes.
+``ebgan``): stacked digits, the generator, one GAN step with a game,
+instance noise and an unrolled generator loss as parameters, and PacGAN's
+count of modes.
 
 The step is the alternation of PacGAN's code: one discriminator update on
 a real minibatch and a generated one, then ``gan.g_steps`` generator updates
@@ -164,8 +165,15 @@ def make_train_step(config: ml_collections.ConfigDict, game: Game):
   With instance noise on (``instance_noise.std > 0``) the discriminator's
   inputs, real and generated, carry Gaussian noise in both players'
   updates, its std a pure function of the discriminator's update counter.
+
+  With ``gan.unrolled_steps`` K > 0 each generator update minimises its
+  objective against the discriminator K steps ahead (:func:`unrolled_objective`);
+  the discriminator's own update is the same single step. K = 0 traces
+  exactly the plain step.
   """
   m, g_steps = config.model, config.gan.g_steps
+  unrolled_steps = config.gan.get("unrolled_steps", 0)
+  objective = config.gan.get("unrolled_objective", "saddle")
   instance_noise = common.instance_noise(config)
 
   def train_step(state: gj.train.GANState, batch, key):
@@ -199,6 +207,9 @@ def make_train_step(config: ml_collections.ConfigDict, game: Game):
           fake = instance_noise.one(
               fake, jax.random.fold_in(key_i, common.INSTANCE_NOISE_TAG),
               instance_noise.std(state))
+        if unrolled_steps:
+          return unrolled_objective(state, game, fake, real, steps=unrolled_steps,
+                                    objective=objective), g
         out, _ = state.discriminator.apply(fake)
         return game.generator_loss(out), g
 
@@ -207,6 +218,65 @@ def make_train_step(config: ml_collections.ConfigDict, game: Game):
     return state, metrics
 
   return train_step
+
+
+def unrolled_objective(state: gj.train.GANState, game: Game, fake: jax.Array,
+                       real: jax.Array, *, steps: int,
+                       objective: str = "saddle") -> jax.Array:
+  """The generator's objective against the discriminator ``steps`` updates
+  ahead (Metz et al. 2016, equations 4-7; :mod:`gans_jax.train.unrolled`).
+
+  From the state's discriminator and its optimizer's state (Adam's moments
+  and count), K updates of that optimizer on ``game.discriminator_loss``
+  with ``real`` and ``fake`` at every step (the demo's replay of the
+  iteration's batch), as one ``lax.scan`` that ``jax.grad`` differentiates
+  through: ``fake`` carries the generator's parameters into every step.
+  The unrolled parameters are returned to no one: the discriminator's own
+  update is the step's ordinary single step.
+
+  BatchNorm: every unroll step runs the discriminator in training mode, on
+  the batch statistics of that step's real batch and, separately, of its
+  generated batch, as its ordinary update does; only the parameters (and
+  the optimizer state) are carried from step to step. The running averages
+  the passes compute are thrown away (training mode never reads them), so
+  the state's running statistics are untouched by the generator's update,
+  as they are in the plain step.
+
+  Args:
+    state: the state; its discriminator is the unroll's start.
+    game: the two losses.
+    fake: the generated batch, a function of the generator's parameters
+      (after instance noise, when on).
+    real: the real batch the discriminator's update saw (with its noise).
+    steps: K >= 1.
+    objective: ``'saddle'``: :math:`-L_D(\\theta_D^K)`, the unrolled GAN's
+      :math:`f_K` (Metz et al. and their demo); ``'game'``: the game's
+      generator loss at :math:`\\theta_D^K` (PacGAN's: non-saturating).
+
+  Returns:
+    The scalar objective.
+  """
+  network = state.discriminator
+  group = state.group("discriminator")
+
+  # L_D as a function of the parameters as the optimizer sees them,
+  # {player: params}, and of the generated batch.
+  def discriminator_loss(d_params, fake, real):
+    params = d_params["discriminator"]
+    real_out, d = network.apply(real, params=params)
+    fake_out, _ = d.apply(fake, params=params)
+    return game.discriminator_loss(real_out, fake_out)
+
+  def generator_objective(fake, d_params):
+    if objective == "saddle":
+      return -discriminator_loss(d_params, fake, real)
+    out, _ = network.apply(fake, params=d_params["discriminator"])
+    return game.generator_loss(out)
+
+  return gj.train.unrolled_generator_loss(
+      generator_objective, fake, {p: state.player(p).params for p in group.players},
+      state.opt_states[group.name], group.tx, discriminator_loss, steps=steps,
+      batches=gj.train.repeat_batch(real, steps))
 
 
 def make_sampler(config: ml_collections.ConfigDict, num: int):

@@ -7,6 +7,9 @@ Presets (``--config=experiments/configs/pacgan.py:PRESET``):
   instance_noise  m = 1 with instance noise (Arjovsky & Bottou 2017):
                   sigma 0.5 annealed linearly to 0 over the first 3/4 of the
                   run, on every input of the discriminator
+  unrolled        m = 1, the unrolled GAN (Metz et al. 2016) with K = 5:
+                  each generator update on the saddle objective against D
+                  5 Adam steps ahead (gan.unrolled_steps)
   ring, ring_pac4 the ring of 8 Gaussians, m = 1 and m = 4 (2-D toy)
   grid, grid_pac4 the grid of 25 Gaussians, m = 1 and m = 4 (PacGAN's
                   toy: G 4x400 ReLU, D 3x200 maxout of 5, Adam 1e-4, beta1
@@ -23,7 +26,7 @@ from experiments.configs import stacked
 from gans_jax.train import config as config_lib
 from gans_jax.train.config import field, positive_int
 
-PRESETS = ("digits", "m1", "m3", "m4", "instance_noise", "ring", "ring_pac4",
+PRESETS = ("digits", "m1", "m3", "m4", "instance_noise", "unrolled", "ring", "ring_pac4",
            "grid", "grid_pac4", "stacked_mnist", "smoke")
 
 
@@ -34,12 +37,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
       # m: samples the discriminator sees at once, concatenated on channels
       packing=field(2, positive_int),
   )
-  if preset in ("m1", "instance_noise", "ring", "grid"):
+  if preset in ("m1", "instance_noise", "unrolled", "ring", "grid"):
     c.pacgan.packing = 1
   if preset in ("m3", "m4"):
     c.pacgan.packing = int(preset[1])
   if preset == "instance_noise":
     c.instance_noise.update(std=0.5, anneal_steps=c.train.num_steps * 3 // 4)
+  if preset == "unrolled":
+    c.gan.unrolled_steps = 5
   if preset.startswith(("ring", "grid")):
     stacked.use_toy(c, "8gaussians" if preset.startswith("ring") else "25gaussians")
     if preset.endswith("pac4"):

@@ -10,7 +10,8 @@ import ml_collections
 
 from experiments.configs import sections
 from gans_jax.train import config as config_lib
-from gans_jax.train.config import field, fraction, one_of, positive, positive_int, positive_ints
+from gans_jax.train.config import (field, fraction, non_negative_int, one_of, positive,
+                                   positive_int, positive_ints)
 
 # The stacked images (1,000 modes), and PacGAN's 2-D toys: the ring of 8 and
 # the grid of 25 Gaussians.
@@ -47,6 +48,13 @@ def base(name: str) -> ml_collections.ConfigDict:
   c.gan = config_lib.section(
       # generator updates per discriminator update (PacGAN's code: 2)
       g_steps=field(2, positive_int),
+      # unrolled GAN (Metz et al. 2016): each generator update minimises its
+      # objective against D K Adam steps ahead, differentiated through the
+      # steps; 0 = off (the plain step)
+      unrolled_steps=field(0, non_negative_int),
+      # G's objective at the unrolled D: 'saddle' (-L_D, Metz et al.'s f)
+      # or 'game' (the game's own generator loss, e.g. non-saturating)
+      unrolled_objective=field("saddle", one_of("saddle", "game")),
   )
   # Gaussian noise on D's inputs, annealed (gans_jax.noise); std 0: off
   c.instance_noise = sections.instance_noise_defaults()
