@@ -49,8 +49,8 @@ thrown away. Departures from Metz et al.: the unroll starts from the
 discriminator *after* its update of the iteration, and it serves both of
 PacGAN's generator updates (Metz et al. update both players from the same
 point, one generator step per discriminator step). The 327 modes PacGAN
-quotes for the unrolled GAN are, as we read Metz et al.'s Table 2 (D a
-quarter of G), its K = 10 column; its K = 5 column reads 236 (check).
+quotes for the unrolled GAN are the K = 10 column of Metz et al.'s
+Table 2 (D a quarter of G); its K = 5 column reads 236.
 The saddle objective is the one the method is defined on and the one its
 demo trains; ``gan.unrolled_objective = 'game'`` puts PacGAN's
 non-saturating loss at theta_D^K instead.
