@@ -44,9 +44,10 @@ Fréchet distance to the originals; on the facades the FCN-scores of the
 segmenter (the same network as the content loss there: a biased judge).
 
 Departures from the paper: the content network is the project's own trained
-digit CNN (:mod:`gans_jax.eval.domain`, its second convolution after ReLU,
-on the images resized to its 16x16 input) or facade segmenter (the second
-convolution of its middle scale), since no VGG19 weights ship offline;
+digit CNN (:mod:`gans_jax.eval.domain`: its convolutions run on the 32x32
+image, and phi is its second convolution after ReLU, :class:`DigitFeatures`)
+or facade segmenter (the second convolution of its middle scale), since no
+VGG19 weights ship offline;
 ``content.network='vgg19'`` loads converted weights a user has
 (:func:`gans_jax.nn.load_vgg19`). High-resolution images are the dataset's
 images resized to ``data.image_size`` (the paper: random 96x96 crops); the
@@ -71,6 +72,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from flax import nnx
 
 import gans_jax as gj
 from experiments import common
@@ -178,22 +180,38 @@ def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
 
 # ------------------------------------------------------ the content loss --
 
-def content_network(config: ml_collections.ConfigDict):
-  """The fixed network of ``content.network`` as an NNX module, and the map
-  from images in [-1, 1] to its input."""
+class DigitFeatures(nnx.Module):
+  """The convolutions of the digit CNN (:class:`gans_jax.eval.domain.DigitConvNet`)
+  alone, each followed by its ReLU: fully convolutional, so that they see the
+  high-resolution image at its own size, as VGG19 does in the paper (the
+  whole CNN needs its 16x16 input, a downsampling blind to what 4x
+  super-resolution adds). Grey images in [-1, 1]; RGB is made grey first."""
+
+  def __init__(self, network):
+    self.convs = network.convs
+
+  def __call__(self, x):
+    if x.shape[-1] == 3:
+      x = jnp.tensordot(x, jnp.asarray(_LUMA, x.dtype), axes=1)[..., None]
+    for conv in self.convs:
+      x = jax.nn.relu(conv(x))
+    return x
+
+
+def content_network(config: ml_collections.ConfigDict) -> nnx.Module:
+  """The fixed network of ``content.network``, called on images in [-1, 1]."""
   c = config.content
   if c.network == "digit_classifier":
-    from gans_jax.eval import classifier as classifier_lib
     from gans_jax.eval import domain
     classifier = domain.load_or_train_digit_domain_classifier(
         os.path.join(common.cache_dir(), "digit_cross_domain_classifier.npz"),
         task="digit")
-    return classifier.model, classifier_lib.preprocess
+    return DigitFeatures(classifier.model)
   if c.network == "facade_segmenter":
     from experiments import translation
-    return translation.facade_segmenter(config).model, lambda x: x
+    return translation.facade_segmenter(config).model
   try:
-    return gj.nn.load_vgg19(c.vgg_weights, last_layer=c.layer), lambda x: x
+    return gj.nn.load_vgg19(c.vgg_weights, last_layer=c.layer)
   except (OSError, ValueError) as e:
     raise gdata.DataError(f"content.vgg_weights: cannot load VGG19 weights: {e}") from None
 
@@ -210,10 +228,10 @@ def content_loss_fn(config: ml_collections.ConfigDict):
   c = config.content
   if c.loss == "mse":
     return pixel_content_loss
-  network, to_input = content_network(config)
-  extract = gj.nn.feature_extractor(network, c.layer, activation=jax.nn.relu)
+  extract = gj.nn.feature_extractor(content_network(config), c.layer,
+                                    activation=jax.nn.relu)
   scale = c.feature_scale
-  phi = lambda x: scale * extract(to_input(x))
+  phi = lambda x: scale * extract(x)
   return lambda fake, real: gj.losses.perceptual_loss(phi, fake, real)
 
 
