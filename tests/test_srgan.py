@@ -16,7 +16,6 @@ import gans_jax as gj
 from experiment_runs import run_experiment
 from experiments import srgan
 from experiments.configs import srgan as srgan_config
-from gans_jax.eval import classifier as classifier_lib
 from gans_jax.eval.domain import DigitConvNet
 from gans_jax.train import config as config_lib
 from gans_jax.train import experiment as experiment_lib
@@ -76,22 +75,27 @@ def _hr(seed, n=3, size=32, channels=1):
 def test_the_content_loss_is_eq5_on_the_relu_of_the_named_layer(monkeypatch):
   net = _digit_cnn()
   monkeypatch.setattr(srgan, "content_network",
-                      lambda config: (net, classifier_lib.preprocess))
+                      lambda config: srgan.DigitFeatures(net))
   config = srgan_config.get_config("srgan")
   assert config.content.layer == "convs/1"   # phi_2,2's analogue
   config.content.feature_scale = 0.5
   fake, real = _hr(0), _hr(1)
   got = srgan.content_loss_fn(config)(fake, real)
 
-  def phi(x):  # the second convolution of the digit CNN, after its ReLU
-    x = classifier_lib.preprocess(x)
+  def phi(x):  # the CNN's second convolution after its ReLU, at 32x32
     return 0.5 * jax.nn.relu(net.convs[1](jax.nn.relu(net.convs[0](x))))
 
+  assert phi(real).shape == (3, 16, 16, 32)
   want = np.mean(np.square(np.asarray(phi(real)) - np.asarray(phi(fake))), axis=(1, 2, 3))
   np.testing.assert_allclose(got, want, rtol=1e-5)
   # Another layer gives another loss: the test can tell layers apart.
   config.content.layer = "convs/2"
   assert not np.allclose(srgan.content_loss_fn(config)(fake, real), want, rtol=1e-2)
+  # RGB digits are compared as their luma.
+  rgb = lambda x: jnp.repeat(x, 3, axis=-1)
+  config.content.layer = "convs/1"
+  np.testing.assert_allclose(srgan.content_loss_fn(config)(rgb(fake), rgb(real)), want,
+                             rtol=1e-4)
   # The mse preset's content loss is the pixel MSE.
   config = srgan_config.get_config("mse")
   np.testing.assert_allclose(srgan.content_loss_fn(config)(fake, real),
@@ -104,8 +108,8 @@ def test_the_content_loss_sends_gradient_only_into_the_generated_images(monkeypa
   config = srgan_config.get_config("srgan")
 
   def loss(net_state, fake, real):
-    monkeypatch.setattr(srgan, "content_network", lambda config: (
-        nnx.merge(graphdef, net_state), classifier_lib.preprocess))
+    monkeypatch.setattr(srgan, "content_network", lambda config: srgan.DigitFeatures(
+        nnx.merge(graphdef, net_state)))
     return jnp.mean(srgan.content_loss_fn(config)(fake, real))
 
   net_grads, fake_grads, real_grads = jax.grad(loss, argnums=(0, 1, 2))(
@@ -173,7 +177,7 @@ def test_smoke_two_pretraining_steps_move_only_the_generator():
 @pytest.mark.slow
 def test_the_srgan_step_adds_1e_3_of_the_adversarial_loss_to_the_content(monkeypatch):
   monkeypatch.setattr(srgan, "content_network",
-                      lambda config: (_digit_cnn(), classifier_lib.preprocess))
+                      lambda config: srgan.DigitFeatures(_digit_cnn()))
   config = srgan_config.get_config("smoke")
   state = srgan.create_state(config)
   hr = _hr(7, n=4)
@@ -265,3 +269,33 @@ def test_missing_vgg_weights_exit_2_naming_the_field(tmp_path, capsys):
       f"--workdir={tmp_path / 'run'}") == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "content.vgg_weights" in err[0]
+
+
+@pytest.mark.slow
+def test_the_facades_preset_uses_the_segmenter_for_content_and_scores(tmp_path, monkeypatch):
+  from gans_jax.eval import segmentation
+  monkeypatch.setenv("GANS_JAX_CACHE_DIR", str(tmp_path / "cache"))
+  segmentation.train_facade_segmenter(image_size=32, num_steps=3).save(
+      tmp_path / "cache" / "facade_segmenter_32.npz")
+  config = srgan_config.get_config("facades")
+  assert (config.content.network, config.content.layer) == ("facade_segmenter", "enc2/1")
+  smoke = srgan_config.get_config("smoke")
+  config.model.update(smoke.model.to_dict())
+  config.train.update(smoke.train.to_dict())
+  config.eval.update(smoke.eval.to_dict())
+  config.data.image_size = 32
+  srgan.validate(config)
+  # phi: the ReLU of the middle scale's second convolution, 16x16 of 32x32.
+  net = srgan.content_network(config)
+  photos = jnp.asarray(srgan.eval_images(config)["hr"][:2])
+  maps = gj.nn.feature_maps(net, photos)
+  want = jax.nn.relu(maps["enc2/1"])
+  assert want.shape == (2, 16, 16, 16)
+  got = srgan.content_loss_fn(config)(photos[::-1], photos)
+  np.testing.assert_allclose(got, np.mean(np.square(want[::-1] - want), axis=(1, 2, 3)),
+                             rtol=1e-5)
+  results = srgan.train_and_evaluate(config, str(tmp_path / "run"))
+  for name in ("psnr", "ssim", "fcn_per_pixel_accuracy", "fcn_class_iou"):
+    assert np.isfinite(results[f"eval/{name}"]) and np.isfinite(results[f"eval/{name}_bicubic"])
+  assert 0 <= results["eval/fcn_per_pixel_accuracy_real"] <= 1
+  assert np.load(tmp_path / "run" / "samples.npz")["samples"].shape == (4, 32, 32, 3)
