@@ -282,6 +282,7 @@ def test_the_facades_preset_uses_the_segmenter_for_content_and_scores(tmp_path, 
   smoke = srgan_config.get_config("smoke")
   config.model.update(smoke.model.to_dict())
   config.train.update(smoke.train.to_dict())
+  config.gan.pretrain_steps = 1
   config.eval.update(smoke.eval.to_dict())
   config.data.image_size = 32
   srgan.validate(config)
