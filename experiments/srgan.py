@@ -82,8 +82,16 @@ from gans_jax.eval import images as image_eval
 from gans_jax.eval import sharpness
 from gans_jax.train import config as config_lib
 
-# The networks each content network accepts, and where its layers come from.
-_CONTENT_DATASETS = {"facade_segmenter": ("facades",)}
+# The datasets a content network is trained for (None: any), and its layers
+# (gans_jax.nn.feature_maps names).
+_CONTENT_DATASETS = {"digit_classifier": None, "facade_segmenter": ("facades",),
+                     "vgg19": None}
+CONTENT_LAYERS = {
+    "digit_classifier": ("convs/0", "convs/1", "convs/2"),
+    "facade_segmenter": ("enc1/0", "enc1/1", "enc2/0", "enc2/1", "enc3/0", "enc3/1",
+                         "dec2", "dec1", "head"),
+    "vgg19": gj.nn.VGG19_LAYERS,
+}
 # BT.601 luma of RGB in [0, 1]: the paper scores the y channel.
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -91,6 +99,7 @@ _LUMA = (0.299, 0.587, 0.114)
 def validate(config: ml_collections.ConfigDict) -> None:
   """The rules beyond each field's own check (experiments/configs/srgan.py)."""
   d, m, c = config.data, config.model, config.content
+  config_lib.check_positive_int(config, "data.image_size")
   if d.dataset == "facades":
     from gans_jax.data import synthetic_facades
     config_lib.check(d.image_size % 32 == 0, "data.image_size",
@@ -107,19 +116,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
                    f"the discriminator needs a multiple of 16, got {d.image_size}")
   config_lib.check(d.image_size % m.upscale == 0, "model.upscale",
                    f"must divide data.image_size={d.image_size}, got {m.upscale}")
+  layers = CONTENT_LAYERS[c.network]
+  config_lib.check(isinstance(c.layer, str) and c.layer in layers, "content.layer",
+                   f"must be a layer of {c.network}: {', '.join(layers)}; got "
+                   f"{c.layer!r}")
   if c.loss == "features":
-    allowed = _CONTENT_DATASETS.get(c.network)
+    allowed = _CONTENT_DATASETS[c.network]
     config_lib.check(allowed is None or d.dataset in allowed, "content.network",
                      f"{c.network!r} is trained on {allowed} only, not "
                      f"{d.dataset!r}")
     if c.network == "vgg19":
       config_lib.check(d.channels == 3, "content.network",
                        f"VGG19 takes RGB images (data.channels=3), got {d.channels}")
-      config_lib.check(c.layer in gj.nn.VGG19_LAYERS, "content.layer",
-                       f"must be one of VGG19's {gj.nn.VGG19_LAYERS}, got {c.layer!r}")
-      config_lib.check(isinstance(c.vgg_weights, str) and c.vgg_weights != "",
+      config_lib.check(c.vgg_weights != "",
                        "content.vgg_weights", "vgg19 needs the path of converted "
                        "weights (an .npz, see gans_jax.nn.load_vgg19)")
+  config_lib.check(isinstance(c.vgg_weights, str), "content.vgg_weights",
+                   f"must be a path, got {c.vgg_weights!r}")
   config_lib.check(config.gan.adversarial_weight > 0 or config.gan.pretrain_steps == 0,
                    "gan.pretrain_steps", "is the MSE phase before the adversarial "
                    "one; without a discriminator (gan.adversarial_weight=0) it "
