@@ -45,18 +45,23 @@ def test_the_three_trained_rows_differ_only_in_their_loss():
   assert (paper.model.num_blocks, paper.model.features, paper.data.image_size) == (16, 64, 96)
 
 
-@pytest.mark.parametrize("field, value, named", [
-    ("content.network", "facade_segmenter", "content.network"),
-    ("content.network", "vgg19", "content.network"),      # digits are grey
-    ("gan.pretrain_steps", 1500, "gan.pretrain_steps"),
-    ("eval.crop_border", 11, "eval.crop_border"),
-    ("model.upscale", 3, "model.upscale"),
-    ("data.image_size", 40, "data.image_size"),
+@pytest.mark.parametrize("changes, named", [
+    ({"content.network": "facade_segmenter", "content.layer": "enc2/1"},
+     "content.network"),                                  # trained on facades
+    ({"content.network": "vgg19", "content.layer": "conv2_2"},
+     "content.network"),                                  # digits are grey
+    ({"content.layer": "convs/3"}, "content.layer"),
+    ({"content.layer": "conv5_4"}, "content.layer"),      # not the digit CNN's
+    ({"gan.pretrain_steps": 1500}, "gan.pretrain_steps"),
+    ({"eval.crop_border": 11}, "eval.crop_border"),
+    ({"model.upscale": 3}, "model.upscale"),
+    ({"data.image_size": 40}, "data.image_size"),
 ])
-def test_bad_fields_are_named(field, value, named):
+def test_bad_fields_are_named(changes, named):
   config = srgan_config.get_config("srgan")
-  section, name = field.split(".")
-  config[section][name] = value
+  for field, value in changes.items():
+    section, name = field.split(".")
+    config[section][name] = value
   with pytest.raises(config_lib.ConfigError, match=named):
     experiment_lib.validate(srgan, config, preset="srgan")
 
@@ -247,7 +252,7 @@ def test_the_trained_run_contract(smoke_run, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flag, field", [
-    ("--config.content.network=facade_segmenter", "content.network"),
+    ("--config.content.layer=head", "content.layer"),
     ("--config.eval.crop_border=20", "eval.crop_border"),
     ("--config.content.loss=vgg", "content.loss"),
 ])
