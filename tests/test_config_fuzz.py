@@ -230,7 +230,7 @@ def test_random_overrides_of_every_preset_validate_or_exit_2_in_one_line(data):
 
 # Fields that hold any string: names, paths, TFDS split expressions.
 FREE_FORM = ("name", "data.data_dir", "eval.validation_split", "eval.inception_reference",
-             "eval.split")
+             "eval.split", "content.vgg_weights")
 # Integer fields where -1 means "the network's default".
 MINUS_ONE_ALLOWED = ("model.dropout_blocks",)
 

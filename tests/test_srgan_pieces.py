@@ -228,3 +228,44 @@ def test_bicubic_resampling_keeps_constants_and_linear_ramps():
   # (nearest-neighbour would give steps).
   row = np.asarray(up[0, 16, 8:24, 0])
   np.testing.assert_allclose(np.diff(row), 0.25, atol=1e-5)
+
+
+# --------------------------------------------------------------- VGG19 --
+
+def test_vgg19_features_normalise_for_imagenet_and_pool_between_blocks():
+  net = srgan.VGG19Features(last_layer="conv2_1", rngs=nnx.Rngs(0))
+  assert net.layers == ("conv1_1", "conv1_2", "conv2_1")
+  x = jnp.asarray(np.random.default_rng(6).uniform(-1, 1, (2, 8, 8, 3)), jnp.float32)
+  maps = srgan.feature_maps(net, x)
+  assert set(maps) == {"conv1_1", "conv1_2", "conv2_1", "output"}
+  # [-1, 1] -> [0, 1] -> (x - mean) / std with ImageNet's statistics.
+  normalised = ((x + 1) / 2 - jnp.asarray([0.485, 0.456, 0.406])) / jnp.asarray(
+      [0.229, 0.224, 0.225])
+  np.testing.assert_allclose(maps["conv1_1"], net.conv1_1(normalised), rtol=1e-5, atol=1e-5)
+  # Block 2 starts after a 2x2 max pooling; the output is the last ReLU.
+  assert maps["conv1_2"].shape == (2, 8, 8, 64) and maps["conv2_1"].shape == (2, 4, 4, 128)
+  pooled = nnx.max_pool(jax.nn.relu(maps["conv1_2"]), (2, 2), strides=(2, 2))
+  np.testing.assert_allclose(maps["conv2_1"], net.conv2_1(pooled), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(maps["output"], jax.nn.relu(maps["conv2_1"]), rtol=1e-6)
+  assert len(srgan.VGG19_LAYERS) == 16 and srgan.VGG19_LAYERS[-1] == "conv5_4"
+
+
+def test_load_vgg19_reads_converted_weights_and_names_what_is_wrong(tmp_path):
+  rng = np.random.default_rng(7)
+  arrays = {"conv1_1/kernel": rng.normal(size=(3, 3, 3, 64)),
+            "conv1_1/bias": rng.normal(size=(64,)),
+            "conv1_2/kernel": rng.normal(size=(3, 3, 64, 64)),
+            "conv1_2/bias": rng.normal(size=(64,))}
+  np.savez(tmp_path / "vgg.npz", **arrays)
+  net = srgan.load_vgg19(str(tmp_path / "vgg.npz"), last_layer="conv1_2")
+  np.testing.assert_allclose(net.conv1_2.kernel.get_value(), arrays["conv1_2/kernel"],
+                             rtol=1e-6)
+  np.testing.assert_allclose(net.conv1_1.bias.get_value(), arrays["conv1_1/bias"], rtol=1e-6)
+  with pytest.raises(ValueError, match="'conv2_1/kernel'"):
+    srgan.load_vgg19(str(tmp_path / "vgg.npz"), last_layer="conv2_1")
+  arrays["conv1_1/kernel"] = arrays["conv1_1/kernel"][:, :, :1]
+  np.savez(tmp_path / "bad.npz", **arrays)
+  with pytest.raises(ValueError, match=r"'conv1_1/kernel' has shape \(3, 3, 1, 64\)"):
+    srgan.load_vgg19(str(tmp_path / "bad.npz"), last_layer="conv1_2")
+  with pytest.raises(FileNotFoundError):
+    srgan.load_vgg19(str(tmp_path / "none.npz"), last_layer="conv1_1")

@@ -22,10 +22,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # experiment -> its smoke preset and overrides: every experiment of the
 # contract (experiments.EXPERIMENTS) but the image translators (tested in
 # test_translation_runs.py) and domain adaptation, whose exported network is
-# an encoder with no latent (tested in test_adda.py), f-GAN's images preset
+# an encoder with no latent (tested in test_adda.py) and super-resolution,
+# whose generator takes images (tested in test_srgan.py), f-GAN's images preset
 # standing for its mixture (a run per divergence, tested below).
 SMOKE = {name: ("smoke", {}) for name in experiments.EXPERIMENTS
-         if name not in ("pix2pix", "cyclegan", "adda")}
+         if name not in ("pix2pix", "cyclegan", "adda", "srgan")}
 SMOKE.update(wgan=("smoke", {"eval.quality_every": 0}), fgan=("smoke_images", {}))
 NUM = 5
 

@@ -81,10 +81,11 @@ from gans_jax.nn.sequence import (SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS,
                                   CNNTextDiscriminator, LSTMGenerator,
                                   ResNetTextCritic, ResNetTextGenerator,
                                   TextResidualBlock, embed_tokens, oracle_lstm)
-from gans_jax.nn.srgan import (PReLU, SRGANDiscriminator, SRResNetBlock,
-                               SRResNetGenerator, SubPixelUpsample,
-                               feature_extractor, feature_maps, pixel_shuffle,
-                               space_to_depth)
+from gans_jax.nn.srgan import (VGG19_LAYERS, PReLU, SRGANDiscriminator,
+                               SRResNetBlock, SRResNetGenerator,
+                               SubPixelUpsample, VGG19Features,
+                               feature_extractor, feature_maps, load_vgg19,
+                               pixel_shuffle, space_to_depth)
 from gans_jax.nn.translation import TRANSLATION_NORMS, InstanceNorm, reflect_pad
 from gans_jax.nn.unet import UNetGenerator
 from gans_jax.nn.vae import DECODER_LIKELIHOODS, GaussianEncoder, VAEDecoder
@@ -144,6 +145,8 @@ __all__ = [
     "TextResidualBlock",
     "UNetGenerator",
     "VAEDecoder",
+    "VGG19Features",
+    "VGG19_LAYERS",
     "VirtualBatchNorm",
     "as_dtype",
     "build_module",
@@ -163,6 +166,7 @@ __all__ = [
     "label_one_hot",
     "lenet_feature_size",
     "level_resolution",
+    "load_vgg19",
     "mean_pool",
     "minibatch_stddev",
     "module_class",

@@ -38,8 +38,9 @@ from gans_jax.nn.layers import get_activation
 Array = jax.Array
 
 __all__ = ["PReLU", "SRGANDiscriminator", "SRResNetBlock", "SRResNetGenerator",
-           "SubPixelUpsample", "feature_extractor", "feature_maps",
-           "pixel_shuffle", "space_to_depth"]
+           "SubPixelUpsample", "VGG19Features", "VGG19_LAYERS",
+           "feature_extractor", "feature_maps", "load_vgg19", "pixel_shuffle",
+           "space_to_depth"]
 
 
 def pixel_shuffle(x: Array, r: int) -> Array:
@@ -302,3 +303,92 @@ def feature_extractor(module: nnx.Module, layer: str, *,
     return out if activation is None else activation(out)
 
   return phi
+
+
+# VGG19's convolutions (Simonyan & Zisserman, 2015, configuration E): block b
+# has these many 3x3 convolutions of 64·2^min(b-1, 3) channels, then a 2x2
+# max pooling.
+_VGG19_BLOCKS = (2, 2, 4, 4, 4)
+VGG19_LAYERS = tuple(f"conv{b + 1}_{i + 1}" for b, n in enumerate(_VGG19_BLOCKS)
+                     for i in range(n))
+"""The convolutions of VGG19 in order, ``'conv1_1'`` ... ``'conv5_4'``: SRGAN's
+:math:`\\phi_{i,j}` is the ReLU of ``conv{i}_{j}``."""
+# torchvision's ImageNet normalisation, for inputs in [0, 1].
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG19Features(nnx.Module):
+  """VGG19's convolutional trunk up to ``last_layer``: SRGAN's fixed feature
+  network.
+
+  Input: RGB images (N, H, W, 3) in [-1, 1], mapped to [0, 1] and
+  normalised with ImageNet's mean and standard deviation (torchvision's
+  convention, that of the usual converted weights). Each ``conv{b}_{i}`` is a
+  3x3 convolution followed by a functional ReLU; each block but the last
+  ends in 2x2 max pooling. Output: the ReLU of ``last_layer``.
+  :func:`feature_maps` names the convolutions ``'conv5_4'`` and so on (their
+  pre-activation maps; pass ``activation=jax.nn.relu`` to
+  :func:`feature_extractor` for the paper's :math:`\\phi_{5,4}`).
+
+  No weights ship with gans_jax: :func:`load_vgg19` reads converted ones.
+  """
+
+  def __init__(self, *, last_layer: str = "conv5_4", rngs: nnx.Rngs):
+    if last_layer not in VGG19_LAYERS:
+      raise ValueError(f"last_layer must be one of {VGG19_LAYERS}, got "
+                       f"{last_layer!r}")
+    self.layers = VGG19_LAYERS[:VGG19_LAYERS.index(last_layer) + 1]
+    in_features = 3
+    for name in self.layers:
+      block = int(name[4]) - 1
+      width = 64 * 2 ** min(block, 3)
+      setattr(self, name, _conv(in_features, width, 3, rngs=rngs))
+      in_features = width
+
+  def __call__(self, x: Array, *, rngs: Array | nnx.Rngs | None = None) -> Array:
+    del rngs
+    if x.shape[-1] != 3:
+      raise ValueError(f"VGG19 takes RGB images (N, H, W, 3), got {x.shape}")
+    mean = jnp.asarray(_IMAGENET_MEAN, x.dtype)
+    std = jnp.asarray(_IMAGENET_STD, x.dtype)
+    h = ((x + 1.0) / 2.0 - mean) / std
+    for k, name in enumerate(self.layers):
+      h = jax.nn.relu(getattr(self, name)(h))
+      last_in_block = (k + 1 == len(VGG19_LAYERS)
+                       or VGG19_LAYERS[k + 1][4] != name[4])
+      if last_in_block and k + 1 < len(self.layers):
+        h = nnx.max_pool(h, (2, 2), strides=(2, 2))
+    return h
+
+
+def load_vgg19(path: str, *, last_layer: str = "conv5_4") -> VGG19Features:
+  """:class:`VGG19Features` with converted ImageNet weights from ``path``.
+
+  The file is an ``.npz`` with ``'{layer}/kernel'`` (3, 3, in, out: HWIO)
+  and ``'{layer}/bias'`` for every layer up to ``last_layer``; from
+  torchvision's ``vgg19(weights='IMAGENET1K_V1').features``, the k-th
+  ``Conv2d`` (in the order of :data:`VGG19_LAYERS`) gives
+  ``kernel = weight.permute(2, 3, 1, 0)`` and ``bias = bias``. Nothing is
+  downloaded.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: a layer is missing or has the wrong shape (naming it).
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  net = VGG19Features(last_layer=last_layer, rngs=nnx.Rngs(0))
+  with np.load(path) as arrays:
+    for name in net.layers:
+      conv = getattr(net, name)
+      for part, variable in (("kernel", conv.kernel), ("bias", conv.bias)):
+        key = f"{name}/{part}"
+        if key not in arrays:
+          raise ValueError(f"{path}: no array {key!r} (VGG19 weights need "
+                           f"{', '.join(net.layers)})")
+        value = arrays[key]
+        if value.shape != variable.get_value().shape:
+          raise ValueError(f"{path}: {key!r} has shape {value.shape}, VGG19 "
+                           f"needs {variable.get_value().shape}")
+        variable.set_value(jnp.asarray(value, jnp.float32))
+  return net
