@@ -39,14 +39,20 @@ Departures from the official demo (github.com/poolio/unrolled_gan):
 
 * the ring has 8 distinct modes; the demo's ``linspace(0, 2 pi, 8)`` puts its
   first and last centres on the same point, so it has 7 (one of double weight);
-* 1,000 iterations by default instead of 25,000 (snapshots every 200
+* 5,000 iterations by default instead of 25,000 (snapshots every 1,000
   instead of every 5,000): on the shared 2-core CPU of the measurements one
-  K = 10 step took 0.1 to 3 s; ``:paper`` runs 25,000. At 1,000 steps no
-  run has learnt the ring yet (see the docs page);
+  K = 10 step took 0.1 s idle and up to 1 s loaded; ``:paper`` runs 25,000;
 * the default and the figure use K = 10 (the paper's figure 1) where the
   demo's notebook sets K = 5 (``:k5``, ``:paper``);
-* biases start at zero and weights orthogonal with gain 1.4, as the demo's
-  ``slim`` scope; Adam's beta2 is 0.999 (the TF/Keras default the demo keeps).
+* biases start at zero and weights orthogonal with gain 1.4, drawn as the
+  demo's ``tf.orthogonal_initializer`` drew them under TensorFlow 1.0: the
+  singular vectors of a *uniform* [0, 1) matrix
+  (:func:`gans_jax.nn.mlp.tf1_orthogonal`; ``model.orthogonal_draw='haar'``
+  gives a uniformly random orthogonal matrix instead). This matters: that
+  draw is not Haar (a layer's leading singular vector is nearly constant, so
+  D's output weights start all of one sign), and the two draws train
+  differently (see the docs page). Signs of singular vectors follow LAPACK, not necessarily
+  TensorFlow. Adam's beta2 is 0.999 (the TF/Keras default the demo keeps).
 
     python experiments/unrolled_gan.py [--config=experiments/configs/unrolled_gan.py:PRESET]
 """
@@ -68,6 +74,7 @@ import optax
 import gans_jax as gj
 from experiments import common
 from gans_jax.eval import toy as toy_eval
+from gans_jax.nn import mlp
 from gans_jax.train import config as config_lib
 
 SNAPSHOT_DIR = "snapshots"
@@ -98,16 +105,22 @@ def generator_spec(config: ml_collections.ConfigDict, state=None) -> dict:
               inputs=dict(latent_dim=m.latent_dim, noise="normal"))
 
 
-def orthogonal_init(params, key: jax.Array, gain: float):
-  """Every weight matrix (``kernel``) drawn orthogonal with ``gain``; the
-  rest (biases, zero) kept."""
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-  keys = jax.random.split(key, len(leaves))
-  init = jax.nn.initializers.orthogonal(gain)
-  new = [init(k, x.shape, x.dtype)
-         if x.ndim == 2 and "kernel" in jax.tree_util.keystr(path) else x
-         for k, (path, x) in zip(keys, leaves)]
-  return jax.tree_util.tree_unflatten(treedef, new)
+def orthogonal_init(config: ml_collections.ConfigDict, state: gj.train.GANState,
+                    ) -> gj.train.GANState:
+  """Every weight matrix of both players redrawn orthogonal with
+  ``model.orthogonal_gain`` by ``model.orthogonal_draw`` (the demo's
+  TensorFlow 1.0 initializer by default, :func:`gans_jax.nn.mlp.tf1_orthogonal`);
+  biases stay zero. Gain 0 keeps the library's Glorot uniform. Adam's
+  moments are zeros of the same shapes: no re-initialisation needed."""
+  m = config.model
+  if not m.orthogonal_gain:
+    return state
+  key = gj.train.make_key(config.train.seed, "orthogonal_init")
+  g, d = state.generator, state.discriminator
+  redraw = lambda params, i: mlp.orthogonal_kernels(
+      params, jax.random.fold_in(key, i), gain=m.orthogonal_gain, draw=m.orthogonal_draw)
+  return state.replace(generator=g.replace(params=redraw(g.params, 0)),
+                       discriminator=d.replace(params=redraw(d.params, 1)))
 
 
 def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
@@ -122,16 +135,7 @@ def create_state(config: ml_collections.ConfigDict) -> gj.train.GANState:
   state = gj.train.GANState.create(generator=generator, discriminator=discriminator,
                                    g_optimizer=adam(o.g_learning_rate),
                                    d_optimizer=adam(o.d_learning_rate))
-  if m.orthogonal_gain:
-    key = gj.train.make_key(config.train.seed, "orthogonal_init")
-    g, d = state.generator, state.discriminator
-    state = state.replace(
-        generator=g.replace(params=orthogonal_init(
-            g.params, jax.random.fold_in(key, 0), m.orthogonal_gain)),
-        discriminator=d.replace(params=orthogonal_init(
-            d.params, jax.random.fold_in(key, 1), m.orthogonal_gain)))
-    # Adam's moments are zeros of the same shapes: no re-initialisation needed.
-  return state
+  return orthogonal_init(config, state)
 
 
 def make_train_step(config: ml_collections.ConfigDict):
