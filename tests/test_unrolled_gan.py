@@ -59,6 +59,24 @@ def test_snapshot_numbers_count_mode_hopping():
   assert set(missing) == set(r) and all(v is None for v in missing.values())
 
 
+def test_near_fraction_counts_points_within_ten_stds_of_a_centre():
+  """On the ring (std 0.01): a point 0.05 from a centre is near (not high
+  quality), one 0.2 away is neither, the origin is neither."""
+  ring = gdata.get_toy("ring")
+  c = ring.centers
+  points = np.stack([c[0], c[1] + [0.05, 0.0], c[2] + [0.0, 0.2], [0.0, 0.0]])
+  counts = np.array([1, 0, 0, 0, 0, 0, 0, 0])
+  r = unrolled_gan.snapshot_results([{"step": 0, "points": points, "counts": counts}],
+                                    1, toy=ring)
+  assert r["eval/snapshot0/near_fraction"] == pytest.approx(0.5)
+  assert r["eval/snapshot0/high_quality_fraction"] == pytest.approx(0.25)
+  r = unrolled_gan.snapshot_results([{"step": 0, "points": points, "counts": counts}],
+                                    1, toy=ring, near_std=3.0)
+  assert r["eval/snapshot0/near_fraction"] == pytest.approx(0.25)
+  assert unrolled_gan.snapshot_results([None], 1, toy=ring)[
+      "eval/snapshot0/near_fraction"] is None
+
+
 def test_the_ring_has_eight_distinct_modes_of_radius_one():
   ring = gdata.get_toy("ring")
   assert ring.centers.shape == (8, 2) and ring.std == pytest.approx(0.01)
@@ -236,10 +254,12 @@ def test_demo_presets_draw_the_weights_as_tensorflow_1_did():
 
 @pytest.mark.slow
 def test_k_zero_learns_the_ring_in_5000_steps():
-  """The demo's regular GAN (K = 0) with the demo's initialisation puts its
-  points on the ring (mean radius near 1, radial spread under 0.25) within
-  5,000 steps; with a Haar-random orthogonal init it stays a diffuse cloud
-  (radial spread 0.45 at seed 0), as this experiment did before."""
+  """End to end, the demo's regular GAN (K = 0) learns: within 5,000 steps
+  its points lie on the ring (median radius near 1, radial spread under
+  0.25; at step 0 the cloud's spread is about 0.5). A step that does not
+  train (swapped learning rates, a flipped sign, D's update dropped) leaves
+  the cloud diffuse. Measured: spread 0.12 at seed 0, and 0.10 to 0.14 with
+  either orthogonal draw over seeds 0 to 2."""
   config = unrolled_config.get_config("k0")
   state = unrolled_gan.create_state(config)
   step = jax.jit(unrolled_gan.make_train_step(config))
