@@ -43,3 +43,58 @@ def test_the_mixture_comparison_differs_only_by_the_game():
     regular.lsgan.game = "least_squares"
     regular.name = ls.name
   assert regular.to_dict() == ls.to_dict()
+
+
+def test_the_mixture_is_the_codes_ring_networks_and_initialisation():
+  """stability_comparison/mixture_gaussian: the ring of radius 1 and std
+  0.01, z ~ N(0, I) of 256, 2 x 128 tanh MLPs whose weights start as
+  TensorFlow 1.0's orthogonal initializer with gain 1.4 (D's output layer:
+  every weight of one sign), biases zero."""
+  import jax
+  import numpy as np
+  config = lsgan_config.get_config("mixture")
+  assert (config.data.dataset, config.model.latent_dim, config.train.batch_size,
+          config.lsgan.orthogonal_gain, config.lsgan.orthogonal_draw) == (
+              "ring", 256, 512, 1.4, "tf1_uniform_svd")
+  state = lsgan.create_state(config)
+  out = np.asarray(state.discriminator.params["output"]["kernel"].value)[:, 0]
+  assert out.shape == (128,) and (np.all(out > 0) or np.all(out < 0))
+  for network in (state.generator, state.discriminator):
+    for path, x in jax.tree_util.tree_flatten_with_path(network.params)[0]:
+      x = np.asarray(x)
+      if "kernel" in jax.tree_util.keystr(path):
+        gram = x.T @ x if x.shape[0] > x.shape[1] else x @ x.T
+        np.testing.assert_allclose(gram, 1.96 * np.eye(min(x.shape)), atol=1e-3)
+      else:
+        np.testing.assert_array_equal(x, 0.0)
+
+
+def test_orthogonal_init_on_stacked_digits_exits_2_naming_the_field(tmp_path, capsys):
+  code = run_experiment("lsgan", "--config=experiments/configs/lsgan.py:smoke",
+                        "--config.lsgan.orthogonal_gain=1.4", f"--workdir={tmp_path}")
+  assert code == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and "lsgan.orthogonal_gain" in err
+
+
+def test_mixture_run_records_the_share_near_a_centre(tmp_path):
+  """Smoke run of the mixture (2 steps, tiny nets): eval/near_fraction is the
+  share of its evaluation samples within 10 std of a centre."""
+  import numpy as np
+  from gans_jax import data as gdata
+  from gans_jax.eval import toy as toy_eval
+  code = run_experiment(
+      "lsgan", "--config=experiments/configs/lsgan.py:mixture",
+      "--config.train.num_steps=2", "--config.train.steps_per_call=1",
+      "--config.train.batch_size=16", "--config.train.checkpoint_every=2",
+      "--config.model.latent_dim=4", "--config.model.g_hidden=8,8",
+      "--config.model.d_hidden=8,8", "--config.eval.num_samples=64",
+      f"--workdir={tmp_path}")
+  assert code == 0
+  with open(tmp_path / "results.json", encoding="utf-8") as f:
+    results = json.load(f)
+  points = np.load(tmp_path / "samples.npz")["samples"]
+  ring = gdata.get_toy("ring")
+  want = toy_eval.mode_metrics(points, ring.centers, 0.01, threshold=10.0)
+  assert results["eval/near_fraction"] == pytest.approx(want["high_quality_fraction"])
+  assert results["eval/near_fraction"] >= results["eval/high_quality_fraction"]

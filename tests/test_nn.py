@@ -520,3 +520,72 @@ def test_discriminator_features_come_from_the_same_forward_pass(name):
   np.testing.assert_allclose(feats["last_hidden"], last(feats), rtol=1e-6)
   # One forward pass: BatchNorm statistics moved once, as by the plain call.
   jax.tree.map(np.testing.assert_array_equal, rest, rest_plain)
+
+
+# ------------------------------------------------- orthogonal initialisers --
+
+def test_tf1_orthogonal_is_the_svd_of_a_uniform_matrix():
+  """TensorFlow 1.x's draw: the singular vectors of U[0, 1) numbers
+  (columns when the kernel is tall, rows when it is wide), times the gain."""
+  from gans_jax.nn import mlp
+  key = jax.random.key(3)
+  for shape in [(7, 3), (3, 7), (5, 5)]:
+    q = np.asarray(mlp.tf1_orthogonal(1.4)(key, shape))
+    a = np.asarray(jax.random.uniform(key, shape), np.float64)
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    want = u if shape[0] > shape[1] else vt
+    # Singular vectors are defined up to sign: compare vector by vector.
+    vectors = (lambda m: m.T) if shape[0] > shape[1] else (lambda m: m)
+    for got, ref in zip(vectors(q), vectors(want)):
+      sign = np.sign(got @ ref)
+      np.testing.assert_allclose(got, 1.4 * sign * ref, atol=1e-5)
+    gram = q.T @ q if shape[0] > shape[1] else q @ q.T
+    np.testing.assert_allclose(gram, 1.4**2 * np.eye(min(shape)), atol=1e-5)
+
+
+def test_tf1_orthogonal_is_not_haar_its_leading_vector_is_of_one_sign():
+  """What sets it apart from a uniformly random orthogonal matrix (and what
+  the ring-of-Gaussians code relies on): a (128, 1) output layer has every
+  weight of one sign, and a (2, 128) first layer one row of weights of one
+  sign (each input coordinate feeds every unit with the same sign). A Haar
+  draw has neither."""
+  from gans_jax.nn import mlp
+  out = np.asarray(mlp.tf1_orthogonal(1.4)(jax.random.key(0), (128, 1)))[:, 0]
+  assert np.all(out > 0) or np.all(out < 0)
+  first = np.asarray(mlp.tf1_orthogonal(1.4)(jax.random.key(1), (2, 128)))
+  lead = first[np.argmax(np.abs(first.sum(axis=1)))]
+  assert np.all(np.sign(lead) == np.sign(lead[0]))
+  haar = np.asarray(jax.nn.initializers.orthogonal(1.4)(jax.random.key(0), (128, 1)))
+  assert 0 < np.sum(haar > 0) < 128
+  haar = np.asarray(jax.nn.initializers.orthogonal(1.4)(jax.random.key(1), (2, 128)))
+  assert all(0 < np.sum(row > 0) < 128 for row in haar)
+
+
+def test_orthogonal_kernels_redraws_weight_matrices_only():
+  from gans_jax.nn import mlp
+  rngs = nnx.Rngs(0)
+  d = gnn.MLPDiscriminator(2, hidden=(16, 16), maxout_pieces=None, activation="tanh",
+                           dropout=0.0, input_dropout=0.0, rngs=rngs)
+  params = nnx.state(d, nnx.Param)
+  key = jax.random.key(5)
+  for draw in mlp.ORTHOGONAL_DRAWS:
+    new = mlp.orthogonal_kernels(params, key, gain=1.4, draw=draw)
+    for (path, old), (_, x) in zip(jax.tree_util.tree_flatten_with_path(params)[0],
+                                   jax.tree_util.tree_flatten_with_path(new)[0]):
+      if "kernel" in jax.tree_util.keystr(path):
+        x = np.asarray(x)
+        gram = x.T @ x if x.shape[0] > x.shape[1] else x @ x.T
+        np.testing.assert_allclose(gram, 1.96 * np.eye(min(x.shape)), atol=1e-4)
+      else:
+        np.testing.assert_array_equal(x, old)
+  # "haar" is jax's orthogonal initializer, key for key.
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  keys = jax.random.split(key, len(leaves))
+  new = jax.tree_util.tree_flatten_with_path(
+      mlp.orthogonal_kernels(params, key, gain=1.4, draw="haar"))[0]
+  for k, (path, x), (_, got) in zip(keys, leaves, new):
+    if "kernel" in jax.tree_util.keystr(path):
+      np.testing.assert_array_equal(
+          got, jax.nn.initializers.orthogonal(1.4)(k, x.shape, x.dtype))
+  with pytest.raises(ValueError, match="unknown orthogonal draw"):
+    mlp.orthogonal_kernels(params, key, gain=1.0, draw="qr")

@@ -13,10 +13,10 @@ from gans_jax.train import config as config_lib
 from gans_jax.train.config import (field, fraction, non_negative_int, one_of, positive,
                                    positive_int, positive_ints)
 
-# The stacked images (1,000 modes), and PacGAN's 2-D toys: the ring of 8 and
-# the grid of 25 Gaussians.
+# The stacked images (1,000 modes), and the 2-D toys: PacGAN's ring of 8 and
+# grid of 25 Gaussians, and the unrolled GAN's (and LSGAN's) ring.
 STACKED = ("stacked_digits", "stacked_mnist")
-TOYS = ("8gaussians", "25gaussians")
+TOYS = ("8gaussians", "25gaussians", "ring")
 
 
 def base(name: str) -> ml_collections.ConfigDict:

@@ -22,7 +22,8 @@ from gans_jax.nn.layers import (Maxout, dropout_keys, fan_avg_uniform,
 
 Array = jax.Array
 
-__all__ = ["MLPDiscriminator", "MLPGenerator"]
+__all__ = ["ORTHOGONAL_DRAWS", "MLPDiscriminator", "MLPGenerator", "orthogonal_kernels",
+           "tf1_orthogonal"]
 
 # Glorot uniform, the default of the WGAN-GP reference code's linear layers.
 _glorot_uniform = fan_avg_uniform(1.0)
@@ -32,6 +33,72 @@ def _as_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
   if isinstance(shape, int):
     return (int(shape),)
   return tuple(int(s) for s in shape)
+
+
+def tf1_orthogonal(gain: float = 1.0):
+  """TensorFlow 1.x's ``tf.orthogonal_initializer(gain)`` (r0.12 to r1.2):
+  the singular vectors of a matrix of *uniform* ``[0, 1)`` numbers.
+
+  For a kernel of shape ``(..., n)`` flattened to ``A`` of ``(m, n)``
+  entries ``U[0, 1)`` with thin SVD ``A = U S V^T``, the kernel is
+  ``gain * U`` when ``m > n`` (orthonormal columns), else ``gain * V^T``
+  (orthonormal rows). Orthogonal, but not Haar-distributed: ``A`` is
+  ``0.5 * ones`` plus noise, so its leading singular vector is close to
+  ``ones / sqrt(len)``, all of one sign; a ``(2, 128)`` first layer has one
+  row of nearly equal weights and a ``(128, 1)`` output layer all weights of
+  one sign. This is the initializer of the unrolled GAN's and LSGAN's
+  ring-of-Gaussians code (``slim.arg_scope(..., weights_initializer=
+  tf.orthogonal_initializer(gain=1.4))`` under TensorFlow 1.0), and it
+  trains that toy very differently from :func:`jax.nn.initializers.orthogonal`
+  (a Haar draw, later TensorFlow's). Signs of singular vectors follow
+  LAPACK's convention here, which need not be TensorFlow's.
+
+  Returns:
+    ``init(key, shape, dtype=float32)``, a :mod:`jax.nn.initializers` one.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    if len(shape) < 2:
+      raise ValueError(f"tf1_orthogonal needs a shape of 2 or more dimensions, "
+                       f"got {tuple(shape)}")
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    a = jax.random.uniform(key, (rows, cols), jnp.float32)
+    u, _, vt = jnp.linalg.svd(a, full_matrices=False)
+    q = u if rows > cols else vt
+    return (gain * q).reshape(shape).astype(dtype)
+
+  return init
+
+
+# The orthogonal initializers by name: "tf1_uniform_svd" the TensorFlow 1.x
+# one of the 2016-17 toy code, "haar" a uniformly random orthogonal matrix.
+ORTHOGONAL_DRAWS = {
+    "tf1_uniform_svd": tf1_orthogonal,
+    "haar": lambda gain: jax.nn.initializers.orthogonal(gain),
+}
+
+
+def orthogonal_kernels(params: nnx.State, key: Array, *, gain: float,
+                       draw: str = "tf1_uniform_svd") -> nnx.State:
+  """``params`` with every 2-D ``kernel`` redrawn orthogonal with ``gain``
+  (biases and everything else kept), each from its own key.
+
+  Args:
+    params: a network's parameters (e.g. ``Network.params``).
+    key: PRNG key.
+    gain: the orthogonal matrices' scale.
+    draw: a name of :data:`ORTHOGONAL_DRAWS`.
+  """
+  if draw not in ORTHOGONAL_DRAWS:
+    raise ValueError(f"unknown orthogonal draw {draw!r}; expected one of "
+                     f"{sorted(ORTHOGONAL_DRAWS)}")
+  init = ORTHOGONAL_DRAWS[draw](gain)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  keys = jax.random.split(key, len(leaves))
+  new = [init(k, x.shape, x.dtype)
+         if x.ndim == 2 and "kernel" in jax.tree_util.keystr(path) else x
+         for k, (path, x) in zip(keys, leaves)]
+  return jax.tree_util.tree_unflatten(treedef, new)
 
 
 class MLPGenerator(nnx.Module):
