@@ -35,12 +35,14 @@ Departures from the official ``gan_64x64.py``: 32x32 one-channel digits,
 not 64x64 ImageNet, so one up/down-sampling level less; 4x4 (transposed)
 convolutions (DCGAN's, as :mod:`gans_jax.nn.dcgan`) instead of 5x5, and a
 4x4 'valid' convolution instead of the discriminator's last linear layer;
-base width 16 (quick) or 32 (full) instead of 64; hundreds of generator
-iterations instead of 200,000; the residual pair is built from the
-CIFAR-10 ResNet's pre-activation blocks (:class:`gans_jax.nn.ResidualBlock`,
-two 3x3 convolutions) with ``model.resnet_blocks`` blocks per resolution
-(14 layers in ``quick``, 20 in ``full``) instead of 101 layers of
-bottleneck blocks with residuals scaled by 0.3; the critic updates come
+base width 16 (quick) or 32 (full) instead of 64; 200 (quick, batch 32)
+or 2,000 (full, batch 64) generator iterations instead of 200,000 of batch
+64; the residual pair is built from the CIFAR-10 ResNet's pre-activation
+blocks (:class:`gans_jax.nn.ResidualBlock`, two 3x3 convolutions) with
+``model.resnet_blocks`` blocks per resolution, 8 weight layers deep in
+``quick`` and 14 in ``full`` (:func:`gans_jax.nn.resnet_depth`), instead of
+101 layers of bottleneck blocks with residuals scaled by 0.3 (a 14-layer
+WGAN-GP step took 7 s on the shared 2-core CPU, too slow for a grid); the critic updates come
 before the generator update (Algorithm 1's order; the official loop starts
 with the generator); LSGAN's generator loss is halved ((D - 1)^2 / 2) and
 the GAN's discriminator loss not, which RMSProp and Adam nearly undo; the

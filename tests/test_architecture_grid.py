@@ -164,6 +164,19 @@ def test_every_cell_has_its_own_workdir_and_settings():
     grid_config.cells("quick", methods=("gan", "began"))
 
 
+def test_a_cell_refuses_the_workdir_of_another_cell(tmp_path):
+  a, b = grid_config.cells("smoke", methods=("gan", "wgan_gp"), architectures=("tanh",))
+  workdir = tmp_path / a.dirname
+  workdir.mkdir()
+  config = grid_config.get_config("smoke")
+  config.grid.update(method="wgan_gp", architecture="tanh")
+  (workdir / "config.json").write_text(gj.train.config.to_json(config))
+  assert "grid.method" in study_lib.mismatch(a, str(workdir))
+  assert study_lib.mismatch(b, str(workdir)) is None
+  (workdir / study_lib.CELL_FILE).write_text(json.dumps(b.record()))
+  assert "another cell" in study_lib.mismatch(a, str(workdir))
+
+
 def _summary(values):
   rows = []
   for (a, m), (fd, classes) in values.items():
