@@ -6,7 +6,7 @@ claims that only WGAN-GP trains on all of them. One run of this module is
 one cell of that grid, ``grid.method`` x ``grid.architecture``
 (``experiments/configs/architecture_grid.py`` lists both, with each method's
 optimiser). Each generator iteration is Algorithm 1's shape, whatever the
-method:
+method::
 
     repeat n_critic times (1 for gan and lsgan, 5 for wgan and wgan_gp):
         x ~ P_r (a fresh minibatch), z ~ N(0, I)
