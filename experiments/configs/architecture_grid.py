@@ -5,9 +5,9 @@ Presets (``--config=experiments/configs/architecture_grid.py:PRESET``):
   quick   one cell (``grid.method`` x ``grid.architecture``) of the grid
           (default): 200 generator iterations of batch 32, networks of base
           width 16, a residual pair of 1 block per resolution (8 weight
-          layers deep), 500 samples evaluated; a cell takes 20 s to a few
-          minutes on a 2-core CPU, the whole grid of 28 cells with
-          ``--grid`` about an hour on a shared one
+          layers deep), 500 samples evaluated; the whole grid of 28 cells
+          with ``--grid`` used 26 min of CPU time (68 min wall on a shared
+          2-core CPU, cells of 23 s to 10.6 min)
   full    the same cells trained 10x longer (2,000 generator iterations of
           batch 64, base width 32, 2 residual blocks per resolution: 14
           layers); many hours on a 2-core CPU: for an accelerator
