@@ -9,5 +9,6 @@
 # module is in neither, so a new experiment cannot be missed.
 EXPERIMENTS = ("gan", "dcgan", "wgan", "wgan_gp", "fgan", "pix2pix", "cyclegan",
                "progan", "template", "improved_gan", "unrolled_gan", "vae", "adda",
-               "seqgan", "text_gan", "pacgan", "lsgan", "ebgan", "srgan")
+               "seqgan", "text_gan", "pacgan", "lsgan", "ebgan", "srgan",
+               "architecture_grid")
 SHARED = ("common", "translation", "stacked")

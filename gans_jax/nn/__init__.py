@@ -49,6 +49,8 @@ from gans_jax.nn.domain import (DomainAdversary, LeNetClassifier,
 from gans_jax.nn.ebgan import EBGANDiscriminator, EBGANMLPDiscriminator
 from gans_jax.nn.export import Generator, build_module, module_class
 from gans_jax.nn.gaussian import GaussianSampler
+from gans_jax.nn.grid import (ConvDiscriminator, ConvGenerator, DeepResNetCritic32,
+                              DeepResNetGenerator32, gated_activation, resnet_depth)
 from gans_jax.nn.improved import (GaussianNoise, ImprovedConvGenerator,
                                   ImprovedMLPGenerator,
                                   MinibatchDiscrimination,
@@ -95,10 +97,14 @@ __all__ = [
     "ACTIVATIONS",
     "CNNTextDiscriminator",
     "CONV_TRANSPOSE2X_IMPLEMENTATIONS",
+    "ConvDiscriminator",
+    "ConvGenerator",
     "ConvTranspose2x",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "DECODER_LIKELIHOODS",
+    "DeepResNetCritic32",
+    "DeepResNetGenerator32",
     "DomainAdversary",
     "EBGANDiscriminator",
     "EBGANMLPDiscriminator",
@@ -134,6 +140,8 @@ __all__ = [
     "ResNetTextGenerator",
     "ResNetTranslationGenerator",
     "ResidualBlock",
+    "gated_activation",
+    "resnet_depth",
     "SEQGAN_FILTER_SIZES",
     "SEQGAN_NUM_FILTERS",
     "SRGANDiscriminator",
