@@ -98,11 +98,17 @@ def fill(template: str, *scopes: dict) -> str:
                     template)
 
 
+NOT_RECORDED = "not recorded yet"
+
+
 def find_run(records: dict[str, dict], paper: str, name: str) -> dict:
-  """The run ``name`` of ``paper``, or ``OTHER:RUN``: a run of another paper."""
+  """The run ``name`` of ``paper``, or ``OTHER:RUN``: a run of another paper.
+  A run that a table names before it is recorded reads as an empty run
+  (its cells "—", its provenance "not recorded yet")."""
   if ":" in name:
     paper, name = name.split(":", 1)
-  return records[paper]["runs"][name]
+  run = records.get(paper, {}).get("runs", {}).get(name)
+  return run if run is not None else {"metrics": {}, NOT_RECORDED: True}
 
 
 def _row_cells(table: dict, row: dict, run: dict) -> list[str]:
@@ -120,6 +126,8 @@ def _short(commit: str) -> str:
 
 def provenance(run_name: str, run: dict, label: str) -> str:
   """One line: the run's command, commit, machine and timing."""
+  if run.get(NOT_RECORDED):
+    return f"- **{label}** (`{run_name}`): {NOT_RECORDED}."
   parts = [f"`{run['command']}` at commit `{_short(run['commit'])}`"]
   if run.get("machine"):
     parts.append(run["machine"])
@@ -271,15 +279,16 @@ def runs_from_study(root_dir: str, prefix: str, *, command: str | None,
   return runs
 
 
-def add(paper: str, run_name: str, run: dict, root: str = ROOT) -> bool:
-  """Records ``run`` as ``run_name`` in the paper's results file (replacing a
-  run of that name); returns whether a table shows it."""
+def add(paper: str, runs: dict[str, dict], root: str = ROOT) -> dict[str, bool]:
+  """Records each run of ``runs`` (name -> run) in the paper's results file,
+  replacing runs of those names, then rewrites the pages once; returns, per
+  name, whether a table shows it."""
   record = load(paper, root)
-  record["runs"][run_name] = run
+  record["runs"].update(runs)
   save(paper, record, root)
   write(root)
-  return any(row["run"] == run_name for table in record["tables"].values()
-             for row in table["rows"])
+  shown = {row["run"] for table in record["tables"].values() for row in table["rows"]}
+  return {name: name in shown for name in runs}
 
 
 def current_commit(root: str = ROOT) -> str:
@@ -323,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = runs_from_study(args.root, args.prefix, command=args.command,
                            commit=args.commit or current_commit(),
                            machine=args.machine, timing=args.timing)
-    for name, run in runs.items():
-      shown = add(args.paper, name, run)
+    for name, shown in add(args.paper, runs).items():
       print(f"recorded {name}" + ("" if shown else
             f"; no table of {args.paper} names it yet"))
     return 0
@@ -333,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                            commit=args.commit or current_commit(),
                            machine=args.machine, wall_time=args.wall_time,
                            timing=args.timing)
-    if not add(args.paper, args.run, run):
+    if not add(args.paper, {args.run: run})[args.run]:
       print(f"recorded {args.run}; no table of {args.paper} names it yet "
             f"(add a row with \"run\": \"{args.run}\" to docs/results/{args.paper}.json)")
     return 0

@@ -129,7 +129,7 @@ def test_a_run_recorded_from_its_workdir_is_shown_with_its_command_and_commit(
   run = results.run_from_workdir(str(workdir), command=None, commit=commit,
                                  machine="8 CPU cores", wall_time="4 min")
   assert run["command"] == "python experiments/dcgan.py --config.train.seed=3"
-  assert results.add("dcgan", "default", run, root)
+  assert results.add("dcgan", {"default": run}, root) == {"default": True}
   record = results.load("dcgan", root)
   assert record["runs"]["default"]["metrics"]["eval/classifier_fd"] == 27.04
   page = (tmp_path / "repo" / "docs" / "experiments" / "dcgan.md").read_text(
@@ -139,8 +139,31 @@ def test_a_run_recorded_from_its_workdir_is_shown_with_its_command_and_commit(
           in page)
   assert results.stale_files(root) == []
   # A run no table names yet is recorded but shown nowhere.
-  assert not results.add("dcgan", "seed_3", run, root)
+  assert results.add("dcgan", {"seed_3": run}, root) == {"seed_3": False}
   assert "seed_3" in results.load("dcgan", root)["runs"]
+
+
+def test_a_row_naming_a_run_not_yet_recorded_reads_dashes_until_it_is(tmp_path):
+  import json
+  results = _results_module()
+  root = _copy_docs(tmp_path)
+  path = tmp_path / "docs" / "results" / "dcgan.json"
+  record = json.loads(path.read_text())
+  table = next(iter(record["tables"].values()))
+  table["rows"].append({"name": "planned", "run": "planned_run"})
+  path.write_text(json.dumps(record))
+  results.write(root)   # no KeyError: the row waits for its run
+  page = (tmp_path / "docs" / "experiments" / "dcgan.md").read_text(encoding="utf-8")
+  assert "| planned | " + results.MISSING in page
+  assert "(`planned_run`): not recorded yet." in page
+  # A study's runs are recorded together and the pages written once.
+  run = {"command": "c", "commit": "d" * 40, "metrics": dict(
+      next(iter(record["runs"].values()))["metrics"])}
+  assert results.add("dcgan", {"planned_run": run, "other": run}, root) == {
+      "planned_run": True, "other": False}
+  page = (tmp_path / "docs" / "experiments" / "dcgan.md").read_text(encoding="utf-8")
+  assert "(`planned_run`): not recorded yet." not in page
+  assert "(`planned_run`): `c` at commit `ddddddd`" in page
 
 
 def test_fgan_mixture_json_is_recorded_under_the_names_its_tables_use(tmp_path):
