@@ -17,7 +17,8 @@ A run's ``metrics`` are its ``results.json`` (the names a run writes, e.g.
 then the run's other fields, then the row's, and a cell with a missing field
 reads "—". A row may replace the table's templates with its own ``cells``
 (the scores of real images, written by the same run under other names), and
-may name another paper's run as ``PAPER:RUN``.
+may name another paper's run as ``PAPER:RUN``; a row whose run is not
+recorded yet reads "—" and its provenance "not recorded yet".
 
 ``python docs/results.py`` rewrites every generated block: the table
 ``TABLE`` between ``<!-- results:TABLE -->`` and ``<!-- /results:TABLE -->``
