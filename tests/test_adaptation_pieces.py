@@ -94,6 +94,7 @@ def test_lenet_encoder_has_the_papers_layers():
   assert head(features).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_two_unit_adversary_logit_gives_the_softmax_cross_entropy():
   adversary = domain.DomainAdversary(in_features=6, hidden=(5, 5),
                                      rngs=nnx.Rngs(0))
@@ -145,6 +146,7 @@ def _step(params, source_images, target_images, learning_rate=0.1):
       discriminate=_discriminate, target_optimizer=tx, adversary_optimizer=tx)
 
 
+@pytest.mark.slow
 def test_adda_step_follows_equations_8_and_9():
   params, xs, xt = _adda_problem()
   new, _, metrics = jax.jit(_step)(params, xs, xt)
@@ -189,6 +191,7 @@ def test_adda_step_takes_no_target_labels():
   assert {"source_images", "target_images"} <= set(parameters)
 
 
+@pytest.mark.slow
 def test_adda_step_runs_on_the_lenet_networks():
   encoder = domain.LeNetEncoder(image_size=16, features=8, rngs=nnx.Rngs(0))
   adversary = domain.DomainAdversary(in_features=8, hidden=(6,), rngs=nnx.Rngs(1))

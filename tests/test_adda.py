@@ -37,6 +37,7 @@ def _restore(config, workdir, step):
     checkpointer.close()
 
 
+@pytest.mark.slow
 def test_the_smoke_preset_trains_both_stages_and_meets_the_contract(tmp_path, capsys):
   experiment_lib.check(adda)
   workdir = tmp_path / "run"

@@ -74,6 +74,7 @@ def test_methods_have_the_official_gan_64x64_settings():
 
 @pytest.mark.parametrize("method", list(grid_config.METHODS))
 @pytest.mark.parametrize("architecture", grid_config.ARCHITECTURES)
+@pytest.mark.slow
 def test_each_cell_builds_its_rows_networks(method, architecture):
   config = _config(method, architecture)
   state = architecture_grid.create_state(config)

@@ -251,6 +251,7 @@ def _bad_values(value):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.slow
 def test_every_field_of_every_preset_is_checked_by_validate(name):
   _, config_module = _experiment(name)
   from gans_jax.train import ConfigError

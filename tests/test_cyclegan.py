@@ -174,6 +174,7 @@ def quick_scorers(tmp_path, monkeypatch):
   return cache
 
 
+@pytest.mark.slow
 def test_smoke_two_steps_end_to_end(tmp_path, quick_scorers):
   config = cyclegan_config.get_config("smoke")
   cyclegan.validate(config)

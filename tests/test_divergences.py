@@ -214,6 +214,7 @@ def test_conjugate_of_activation_finite_with_finite_gradients_in_float32(d):
 
 
 @pytest.mark.parametrize("d", ALL, ids=IDS)
+@pytest.mark.slow
 def test_conjugate_of_activation_gradient_matches_finite_differences(d):
   with jax.enable_x64(True):
     v = jnp.array([-6.0, -1.3, 0.2, 2.0, 7.5])

@@ -50,6 +50,7 @@ def test_gan_smoke_two_steps_end_to_end(tmp_path, conditional):
 
 
 @pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.slow
 def test_dcgan_generator_step_reuses_the_discriminator_steps_fake(conditional):
   # pytorch/examples' DCGAN step: G's update back-propagates D_new(G(z)) for
   # the z (and labels) of the discriminator's update, through one G forward.

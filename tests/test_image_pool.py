@@ -45,6 +45,7 @@ def _ids(images):
 
 
 @pytest.mark.parametrize("size,batch", [(5, 1), (50, 1), (7, 3), (50, 3)])
+@pytest.mark.slow
 def test_pool_matches_the_official_loop_query_by_query(size, batch):
   pool, reference = ImagePool.create(size, (2, 2, 1)), _ListPool(size)
   key = jax.random.key(size * 10 + batch)

@@ -26,6 +26,7 @@ def smoke(**overrides):
   return config
 
 
+@pytest.mark.slow
 def test_smoke_preset_trains_and_reports_both_test_errors(tmp_path):
   experiment_lib.check(improved_gan)
   code = run_experiment("improved_gan",
@@ -180,6 +181,7 @@ def _conv_smoke(**overrides):
                   "model.conv_generator_channels": (8, 4, 4), **overrides})
 
 
+@pytest.mark.slow
 def test_conv_networks_train_one_step_on_random_images():
   config = _conv_smoke(**{"data.image_size": 32})
   improved_gan.validate(config)

@@ -170,6 +170,7 @@ _SMOOTH_SINGLE_LOSSES = [
 
 
 @pytest.mark.parametrize("loss", _SMOOTH_PAIR_LOSSES)
+@pytest.mark.slow
 def test_pair_loss_gradients_match_finite_differences(loss):
   with jax.enable_x64(True):
     check_grads(loss, (jnp.asarray(REAL, jnp.float64),

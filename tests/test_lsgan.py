@@ -12,6 +12,7 @@ from experiments.configs import lsgan as lsgan_config
 from gans_jax.train import experiment as experiment_lib
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_and_counts_modes(tmp_path):
   experiment_lib.check(lsgan)
   code = run_experiment("lsgan", "--config=experiments/configs/lsgan.py:smoke",
@@ -45,6 +46,7 @@ def test_the_mixture_comparison_differs_only_by_the_game():
   assert regular.to_dict() == ls.to_dict()
 
 
+@pytest.mark.slow
 def test_the_mixture_is_the_codes_ring_networks_and_initialisation():
   """stability_comparison/mixture_gaussian: the ring of radius 1 and std
   0.01, z ~ N(0, I) of 256, 2 x 128 tanh MLPs whose weights start as
@@ -77,6 +79,7 @@ def test_orthogonal_init_on_stacked_digits_exits_2_naming_the_field(tmp_path, ca
   assert len(err.splitlines()) == 1 and "lsgan.orthogonal_gain" in err
 
 
+@pytest.mark.slow
 def test_mixture_run_records_the_share_near_a_centre(tmp_path):
   """Smoke run of the mixture (2 steps, tiny nets): eval/near_fraction is the
   share of its evaluation samples within 10 std of a centre."""

@@ -133,6 +133,7 @@ def test_pulling_away_term_matches_the_double_sum():
     losses.pulling_away_term(codes[:1])
 
 
+@pytest.mark.slow
 def test_ebgan_gradients_match_finite_differences():
   with jax.enable_x64(True):
     codes = jax.random.normal(jax.random.key(0), (5, 4), jnp.float64)

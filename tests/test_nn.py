@@ -424,6 +424,7 @@ def _batch_norm_models():
 
 @pytest.mark.parametrize("name", ["dcgan_generator", "dcgan_discriminator",
                                   "resnet_generator"])
+@pytest.mark.slow
 def test_batch_norm_split_merge_inside_grad_updates_statistics(name):
   model, inputs = _batch_norm_models()[name]
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)

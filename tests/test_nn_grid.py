@@ -33,6 +33,7 @@ def test_gated_activation_is_tanh_of_the_first_half_times_sigmoid_of_the_second(
 
 @pytest.mark.parametrize("activation", grid.GENERATOR_ACTIVATIONS)
 @pytest.mark.parametrize("batch_norm,constant", [(True, False), (False, True)])
+@pytest.mark.slow
 def test_conv_generator_shapes_and_range(activation, batch_norm, constant):
   g = grid.ConvGenerator(8, image_size=32, channels=1, features=4,
                          batch_norm=batch_norm, activation=activation,
@@ -88,6 +89,7 @@ def test_a_wgan_gp_critic_scores_each_example_on_its_own(norm):
 
 
 @pytest.mark.parametrize("blocks", [1, 2])
+@pytest.mark.slow
 def test_deep_resnet_pair_depth_and_shapes(blocks):
   g = grid.DeepResNetGenerator32(8, channels=1, features=4, blocks=blocks,
                                  rngs=nnx.Rngs(0))

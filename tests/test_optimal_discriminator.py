@@ -103,6 +103,7 @@ def trained():
   return _train_discriminator()
 
 
+@pytest.mark.slow
 def test_trained_discriminator_approaches_the_optimal_discriminator(trained):
   params, loss_history = trained
   p_data, p_g = _densities()

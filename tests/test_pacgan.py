@@ -20,6 +20,7 @@ from experiments.configs import pacgan as pacgan_config
 from gans_jax.train import experiment as experiment_lib
 
 
+@pytest.mark.slow
 def test_smoke_run_counts_the_modes_of_its_stacked_samples(tmp_path):
   experiment_lib.check(pacgan)
   code = run_experiment("pacgan", "--config=experiments/configs/pacgan.py:smoke",
@@ -73,6 +74,7 @@ def test_the_packed_discriminator_scores_batch_size_real_and_fake_packs():
   assert seen == [((config.train.batch_size,), (config.train.batch_size,))]
 
 
+@pytest.mark.slow
 def test_instance_noise_anneals_from_the_state_across_a_restart():
   config = _smoke(std=0.5, anneal_steps=2)
   state = pacgan.create_state(config)
@@ -104,6 +106,7 @@ def _gan_step(config):
   return {k: float(v) for k, v in metrics.items()}
 
 
+@pytest.mark.slow
 def test_gan_step_is_unchanged_with_instance_noise_off_and_noisy_with_it_on():
   without = gan_config.get_config("smoke")
   with without.unlocked():

@@ -67,6 +67,7 @@ def test_packing_refuses_a_batch_it_cannot_split():
     unpack(jnp.zeros((4, 5)), 2)
 
 
+@pytest.mark.slow
 def test_packed_dcgan_discriminator_scores_packs_of_stacked_digits():
   m = 2
   inner = DCGANDiscriminator(image_size=32, channels=3 * m, features=8,

@@ -62,6 +62,7 @@ def _batch(shape, seed):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.slow
 def test_gradient_norms_match_finite_differences(shape, mode):
   params = _mlp_params(shape)
   x = _batch(shape, 1)
@@ -288,6 +289,7 @@ def test_batch_mode_equals_per_example_mode_for_independent_critic(shape):
 
 @pytest.mark.parametrize("input_dtype", (jnp.float32, jnp.bfloat16))
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.slow
 def test_bfloat16_critic_gives_float32_penalties(mode, input_dtype):
   shape = (4, 3, 3, 2)
   params = _mlp_params(shape, seed=11)
@@ -394,6 +396,7 @@ def test_penalties_are_jit_compatible(mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     "name", ("gradient_penalty", "one_sided", "r1", "r2", "dragan", "drift"))
+@pytest.mark.slow
 def test_penalties_are_differentiable_in_critic_parameters(name, mode):
   shape = (3, 2, 2, 1)
   with jax.enable_x64(True):

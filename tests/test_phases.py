@@ -114,6 +114,7 @@ def test_each_phase_runs_its_own_step_and_batch_size_and_enters_once(tmp_path):
     ("crash", 10, 8),     # lost after the last periodic checkpoint
     ("sigterm", 5, 5),    # stopped exactly at the phase boundary
 ])
+@pytest.mark.slow
 def test_a_run_stopped_in_phase_two_resumes_bit_for_bit(tmp_path, how, stop_at,
                                                         resumes_from):
   full = _fit_phases(tmp_path / "full")

@@ -417,6 +417,7 @@ def _check_run(config, workdir, results):
     assert 0 < results["eval/ms_ssim_real"] <= 1
 
 
+@pytest.mark.slow
 def test_digits_smoke_two_steps_end_to_end(tmp_path):
   config = _smoke("digits", image_size=16)
   progan.validate(config)

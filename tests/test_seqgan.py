@@ -41,6 +41,7 @@ def state():
   return seqgan.create_state(_config())
 
 
+@pytest.mark.slow
 def test_the_smoke_run_scores_its_samples_under_the_oracle_and_samples_text(
     trained, capsys):
   config = _config()

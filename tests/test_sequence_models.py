@@ -188,6 +188,7 @@ def test_ngram_js_divergence_matches_a_hand_computation():
   assert set(both) == {"js1", "js4"} and both["js4"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_relaxed_samples_are_differentiable_through_the_fed_back_vectors(
     generator):
   graphdef, params = nnx.split(generator)

@@ -126,6 +126,7 @@ def _sample_fn(net):
                                            prefix=prefix, prefix_length=t)
 
 
+@pytest.mark.slow
 def test_rollouts_keep_the_prefix_and_resample_the_suffix(rollout_net):
   tokens = rollout_net.sample(jax.random.key(5), BATCH, LENGTH)
 
@@ -196,6 +197,7 @@ def test_gradient_penalty_interpolates_one_hot_reals_and_softmax_fakes_on_the_si
                              rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_wgan_gp_text_critic_takes_the_penalty_on_b_l_v_inputs():
   b, l, v = 2, 8, 6
   critic = ResNetTextCritic(v, length=l, features=8, num_blocks=1,
@@ -209,6 +211,7 @@ def test_wgan_gp_text_critic_takes_the_penalty_on_b_l_v_inputs():
   np.testing.assert_allclose(critic(tokens), critic(real), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_seqgan_generator_steps_raise_the_reward_of_the_samples():
   # A fixed reward (the fraction of zeros) in place of D: REINFORCE with
   # rollouts and a delayed rollout copy must learn to emit zeros.

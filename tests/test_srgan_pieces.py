@@ -64,6 +64,7 @@ def _count(module):
   return sum(np.prod(p.shape) for p in jax.tree.leaves(nnx.state(module, nnx.Param)))
 
 
+@pytest.mark.slow
 def test_srresnet_has_the_papers_layers_and_upscales_by_four():
   # The paper's network (B = 16, F = 64, RGB), built abstractly: its
   # parameters, layer by layer from Figure 4 (no bias before BatchNorm).
@@ -83,6 +84,7 @@ def test_srresnet_has_the_papers_layers_and_upscales_by_four():
                                  rngs=nnx.Rngs(0))(x).shape == (2, 16, 16, 1)
 
 
+@pytest.mark.slow
 def test_srgan_discriminator_has_eight_convolutions_and_two_dense_layers():
   net = nnx.eval_shape(lambda: srgan.SRGANDiscriminator(3, image_size=96,
                                                         rngs=nnx.Rngs(0)))
@@ -167,6 +169,7 @@ def test_content_loss_is_the_per_example_mean_squared_feature_difference():
   np.testing.assert_allclose(grads, 8.0 * (fake - real) / (16 * 16), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_feature_extractor_runs_batch_norm_on_running_statistics():
   net = srgan.SRGANDiscriminator(1, image_size=16, features=2, dense_features=4,
                                  rngs=nnx.Rngs(0))

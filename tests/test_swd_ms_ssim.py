@@ -274,6 +274,7 @@ def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise():
   assert values[-1] < 0.8
 
 
+@pytest.mark.slow
 def test_mean_ms_ssim_pairs_distinct_images():
   rng = np.random.default_rng(0)
   two = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)

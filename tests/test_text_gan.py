@@ -23,6 +23,7 @@ def trained(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_the_smoke_run_scores_decoded_lines_and_samples_text(trained, capsys):
   config = text_gan_config.get_config("smoke")
   results = json.load(open(trained / "results.json"))
@@ -77,6 +78,7 @@ def test_held_out_lines_are_fixed_and_apart_from_the_training_lines():
   np.testing.assert_array_equal(text_gan.split(seed_changed)[1], held_out)
 
 
+@pytest.mark.slow
 def test_the_mle_baseline_is_one_lstm_player_whose_step_lowers_the_nll():
   config = text_gan_config.get_config("smoke")
   config.model.kind = "lstm"

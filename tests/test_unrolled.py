@@ -86,6 +86,7 @@ def _tree_close(a, b, **kw):
              zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
+@pytest.mark.slow
 def test_unroll_is_the_optimizer_loop_with_its_state_carried_and_fresh_batches():
   with jax.enable_x64(True):
     g_params, d_params, d_state, optimizer, _ = _setup()

@@ -25,6 +25,7 @@ def smoke_run(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_the_smoke_preset_trains_evaluates_and_interpolates(smoke_run, capsys):
   experiment_lib.check(vae)
   results = json.loads((smoke_run / "results.json").read_text())
@@ -74,6 +75,7 @@ def _networks(state):
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+@pytest.mark.slow
 def test_the_step_minimises_the_batch_averaged_negative_elbo(likelihood):
   config, state, batch = _setup(likelihood=likelihood)
   key = jax.random.key(7)

@@ -127,6 +127,7 @@ def _linear_gaussian_model(noise_std=0.5):
   return log_likelihood, log_evidence, encode
 
 
+@pytest.mark.slow
 def test_iwae_bound_grows_with_k_towards_the_log_likelihood():
   log_likelihood, log_evidence, encode = _linear_gaussian_model()
   x = jax.random.normal(jax.random.key(4), (200, 2)) * math.sqrt(1.25)
@@ -217,6 +218,7 @@ def test_vae_networks_map_images_to_codes_and_back():
     vae.VAEDecoder(3, 64, likelihood="poisson", rngs=nnx.Rngs(1))
 
 
+@pytest.mark.slow
 def test_a_vae_step_written_from_the_pieces_raises_the_elbo():
   x = (jax.random.uniform(jax.random.key(1), (64, 16)) > 0.7).astype(jnp.float32)
   x = x.at[:32, :8].set(1.0)  # two kinds of example
