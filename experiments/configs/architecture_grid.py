@@ -200,28 +200,10 @@ def grid_table(summary) -> tuple[str, dict[str, Any]]:
                                    "cells": verdicts, "trains_everywhere": every}
 
 
-class _Parser(argparse.ArgumentParser):
-
-  def error(self, message):
-    self.exit(2, f"error: {message} (see --grid --help)\n")
-
-
-def _list(text: str) -> list[str]:
-  items = [t.strip() for t in text.split(",") if t.strip()]
-  if not items:
-    raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-  return items
-
-
-def _seeds(text: str) -> list[int]:
-  try:
-    return [int(s) for s in _list(text)]
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
-  p = _Parser(
+  from gans_jax.train import study
+  p = study.ArgumentParser(
+      help_hint="--grid --help",
       prog="python experiments/architecture_grid.py --grid",
       description="Runs WGAN-GP's Figure 2 grid: every method x architecture "
       "(x seed), one workdir per cell under --root, through gans_jax.train.study. "
@@ -234,11 +216,11 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--config", default=f"{os.path.relpath(CONFIG_FILE)}:quick",
                  help="FILE:PRESET, this config file and a preset (default: quick)")
   p.add_argument("--root", help="the grid's directory (default runs/architecture_grid_<preset>)")
-  p.add_argument("--methods", type=_list, default=list(METHODS),
+  p.add_argument("--methods", type=study.comma_list, default=list(METHODS),
                  help=f"comma-separated, default all: {','.join(METHODS)}")
-  p.add_argument("--architectures", type=_list, default=list(ARCHITECTURES),
+  p.add_argument("--architectures", type=study.comma_list, default=list(ARCHITECTURES),
                  help=f"comma-separated, default all: {','.join(ARCHITECTURES)}")
-  p.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated (default 0)")
+  p.add_argument("--seeds", type=study.comma_seeds, default=[0], help="comma-separated (default 0)")
   p.add_argument("--timeout", type=float, help="seconds a cell may run")
   p.add_argument("--summarise-only", action="store_true",
                  help="write the tables and figure without running cells")

@@ -667,28 +667,36 @@ def figure(study: Study, out_png: str | None = None, *, rows: str | None = None,
 
 # --------------------------------------------------------- command line --
 
-class _Parser(argparse.ArgumentParser):
+class ArgumentParser(argparse.ArgumentParser):
+  """An ``argparse`` parser whose errors are one line and exit 2, pointing
+  at ``help_hint`` (the study's command line and the grids built on it)."""
+
+  def __init__(self, *args, help_hint: str = "--help", **kwargs):
+    super().__init__(*args, **kwargs)
+    self.help_hint = help_hint
 
   def error(self, message):
-    self.exit(2, f"error: {message} (see --help)\n")
+    self.exit(2, f"error: {message} (see {self.help_hint})\n")
 
 
-def _list(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
+  """``a,b,c`` -> ``["a", "b", "c"]``, an ``argparse`` type."""
   items = [t.strip() for t in text.split(",") if t.strip()]
   if not items:
     raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
   return items
 
 
-def _seeds(text: str) -> list[int]:
+def comma_seeds(text: str) -> list[int]:
+  """``0,1,2`` -> ``[0, 1, 2]``, an ``argparse`` type."""
   try:
-    return [int(s) for s in _list(text)]
+    return [int(s) for s in comma_list(text)]
   except ValueError:
     raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = _Parser(
+  p = ArgumentParser(
       prog="python -m gans_jax.train.study",
       description="Runs an experiment's presets x seeds, one workdir per cell "
       "under --root (ROOT/preset=P__seed=S); run it again to resume: finished "
@@ -699,12 +707,12 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--experiment", required=True, help="experiments/<paper>.py")
   p.add_argument("--config", dest="config_file",
                  help="the config file (default: experiments/configs/<paper>.py)")
-  p.add_argument("--presets", type=_list, default=[None],
+  p.add_argument("--presets", type=comma_list, default=[None],
                  help="comma-separated presets (default: the config's default)")
-  p.add_argument("--seeds", type=_seeds, required=True, help="comma-separated seeds, e.g. 0,1,2")
+  p.add_argument("--seeds", type=comma_seeds, required=True, help="comma-separated seeds, e.g. 0,1,2")
   p.add_argument("--root", required=True, help="the study's directory")
   p.add_argument("--name", help="the study's name (default: the root's name)")
-  p.add_argument("--metrics", type=_list, help="results.json keys to summarise (default: all)")
+  p.add_argument("--metrics", type=comma_list, help="results.json keys to summarise (default: all)")
   p.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
   p.add_argument("--timeout", type=float, help="seconds a cell may run")
   p.add_argument("--summarise-only", action="store_true",
