@@ -31,3 +31,19 @@ def environment(**values: str):
         os.environ.pop(key, None)
       else:
         os.environ[key] = value
+
+
+def assert_orthogonal_kernels_and_zero_biases(networks, gain: float) -> None:
+  """Every kernel of ``networks`` has orthogonal rows or columns of norm
+  ``gain`` (the smaller Gram matrix is ``gain**2 I``), every bias is zero:
+  the toy demos' orthogonal initialisation."""
+  import jax
+  import numpy as np
+  for network in networks:
+    for path, x in jax.tree_util.tree_flatten_with_path(network.params)[0]:
+      x = np.asarray(x)
+      if "kernel" in jax.tree_util.keystr(path):
+        gram = x.T @ x if x.shape[0] > x.shape[1] else x @ x.T
+        np.testing.assert_allclose(gram, gain**2 * np.eye(min(x.shape)), atol=1e-3)
+      else:
+        np.testing.assert_array_equal(x, 0.0)

@@ -6,7 +6,7 @@ import json
 import jax.numpy as jnp
 import pytest
 
-from experiment_runs import run_experiment
+from experiment_runs import assert_orthogonal_kernels_and_zero_biases, run_experiment
 from experiments import lsgan
 from experiments.configs import lsgan as lsgan_config
 from gans_jax.train import experiment as experiment_lib
@@ -52,7 +52,6 @@ def test_the_mixture_is_the_codes_ring_networks_and_initialisation():
   0.01, z ~ N(0, I) of 256, 2 x 128 tanh MLPs whose weights start as
   TensorFlow 1.0's orthogonal initializer with gain 1.4 (D's output layer:
   every weight of one sign), biases zero."""
-  import jax
   import numpy as np
   config = lsgan_config.get_config("mixture")
   assert (config.data.dataset, config.model.latent_dim, config.train.batch_size,
@@ -61,14 +60,7 @@ def test_the_mixture_is_the_codes_ring_networks_and_initialisation():
   state = lsgan.create_state(config)
   out = np.asarray(state.discriminator.params["output"]["kernel"].value)[:, 0]
   assert out.shape == (128,) and (np.all(out > 0) or np.all(out < 0))
-  for network in (state.generator, state.discriminator):
-    for path, x in jax.tree_util.tree_flatten_with_path(network.params)[0]:
-      x = np.asarray(x)
-      if "kernel" in jax.tree_util.keystr(path):
-        gram = x.T @ x if x.shape[0] > x.shape[1] else x @ x.T
-        np.testing.assert_allclose(gram, 1.96 * np.eye(min(x.shape)), atol=1e-3)
-      else:
-        np.testing.assert_array_equal(x, 0.0)
+  assert_orthogonal_kernels_and_zero_biases((state.generator, state.discriminator), 1.4)
 
 
 def test_orthogonal_init_on_stacked_digits_exits_2_naming_the_field(tmp_path, capsys):

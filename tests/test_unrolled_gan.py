@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiment_runs import run_experiment
+from experiment_runs import assert_orthogonal_kernels_and_zero_biases, run_experiment
 from experiments import unrolled_gan
 from experiments.configs import unrolled_gan as unrolled_config
 from gans_jax import data as gdata
@@ -237,14 +237,7 @@ def test_demo_presets_draw_the_weights_as_tensorflow_1_did():
   state = unrolled_gan.create_state(config)
   out = np.asarray(state.discriminator.params["output"]["kernel"].value)[:, 0]
   assert np.all(out > 0) or np.all(out < 0)
-  for network in (state.generator, state.discriminator):
-    for path, x in jax.tree_util.tree_flatten_with_path(network.params)[0]:
-      x = np.asarray(x)
-      if "kernel" in jax.tree_util.keystr(path):
-        gram = x.T @ x if x.shape[0] > x.shape[1] else x @ x.T
-        np.testing.assert_allclose(gram, 1.96 * np.eye(min(x.shape)), atol=1e-3)
-      else:
-        np.testing.assert_array_equal(x, 0.0)
+  assert_orthogonal_kernels_and_zero_biases((state.generator, state.discriminator), 1.4)
   with config.unlocked():
     config.model.orthogonal_draw = "haar"
   out = np.asarray(unrolled_gan.create_state(config).discriminator.params[
